@@ -1,0 +1,300 @@
+import { createHash } from 'node:crypto';
+import { Redis, type Cluster, type RedisOptions } from 'ioredis';
+import { RECONCILE_SCRIPT, RESERVE_SCRIPT } from './redis-scripts.js';
+import type { ItemState, LimitItem, LimitStore, ReconcileEntry, StoreReserveResult } from './types.js';
+import { windowSpan } from './window.js';
+
+export interface RedisLimitStoreOptions {
+  /** redis:// URL; ignored when `client` is given. */
+  url?: string;
+  /** An existing connection (standalone or Cluster). The store closes it on close() only if it created it. */
+  client?: Redis | Cluster;
+  /** Prepended to every key; must not contain `{` or `}` (they would move the hash tag). Default `aigov:`. */
+  keyPrefix?: string;
+  /** Per-command timeout, so a hung Redis fails the call instead of hanging the request. Default 100 ms. */
+  commandTimeoutMs?: number;
+  connectTimeoutMs?: number;
+  /**
+   * Redis Cluster: counters of different subjects live in different slots, so one reservation
+   * becomes one atomic script per subject, with compensation on refusal (see docs/limits.md).
+   * Off (standalone / Sentinel): one script for the whole reservation.
+   */
+  clusterMode?: boolean;
+  /** Extra counter lifetime past the window end, to absorb clock skew between replicas. Default 60 s. */
+  ttlSlackMs?: number;
+  now?: () => number;
+}
+
+interface Script {
+  source: string;
+  sha: string;
+}
+
+function script(source: string): Script {
+  return { source, sha: createHash('sha1').update(source).digest('hex') };
+}
+
+const RESERVE = script(RESERVE_SCRIPT);
+const RECONCILE = script(RECONCILE_SCRIPT);
+
+interface Resolved {
+  index: number;
+  item: LimitItem;
+  key: string;
+  tag: string;
+  resetMs: number;
+  ttlMs: number;
+}
+
+export class RedisLimitStore implements LimitStore {
+  readonly kind = 'redis' as const;
+  readonly client: Redis | Cluster;
+  /** How often EVALSHA answered NOSCRIPT and the store fell back to EVAL (tests and metrics). */
+  noscriptFallbacks = 0;
+  private readonly ownsClient: boolean;
+  private readonly prefix: string;
+  private readonly clusterMode: boolean;
+  private readonly ttlSlackMs: number;
+  private readonly now: () => number;
+  private loaded: Promise<void> | null = null;
+
+  constructor(options: RedisLimitStoreOptions = {}) {
+    this.prefix = options.keyPrefix ?? 'aigov:';
+    if (/[{}]/.test(this.prefix)) throw new RangeError('keyPrefix must not contain { or }');
+    this.clusterMode = options.clusterMode ?? false;
+    this.ttlSlackMs = options.ttlSlackMs ?? 60_000;
+    this.now = options.now ?? Date.now;
+    if (options.client) {
+      this.client = options.client;
+      this.ownsClient = false;
+    } else {
+      const redisOptions: RedisOptions = {
+        commandTimeout: options.commandTimeoutMs ?? 100,
+        connectTimeout: options.connectTimeoutMs ?? 1000,
+        // A limit check is on the request path: fail now and let the fail mode decide, never queue.
+        maxRetriesPerRequest: 0,
+        enableOfflineQueue: false,
+        retryStrategy: (times) => Math.min(times * 100, 1000),
+      };
+      this.client = options.url ? new Redis(options.url, redisOptions) : new Redis(redisOptions);
+      this.ownsClient = true;
+    }
+  }
+
+  /** Resolves once the connection is usable (or rejects after `timeoutMs`); for start-up. */
+  async waitUntilReady(timeoutMs = 5000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        await this.ping();
+        return;
+      } catch (err) {
+        if (Date.now() >= deadline) throw err;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+  }
+
+  async reserve(
+    items: readonly LimitItem[],
+    reservationId: string,
+    reservationTtlMs: number,
+  ): Promise<StoreReserveResult> {
+    const now = this.now();
+    const resolved = items.map((item, index) => this.resolve(item, index, now));
+    const groups = this.group(resolved);
+    const used = new Array<number>(items.length).fill(0);
+    const done: Resolved[][] = [];
+    for (const group of groups) {
+      let reply: unknown;
+      try {
+        reply = await this.run(
+          RESERVE,
+          [...group.map((r) => r.key), this.recordKey(group[0]!.tag, reservationId)],
+          [
+            String(reservationTtlMs),
+            ...group.flatMap((r) => [
+              String(r.item.amount),
+              String(r.item.limit),
+              r.item.enforce ? '1' : '0',
+              String(r.ttlMs),
+            ]),
+          ],
+        );
+      } catch (err) {
+        await this.rollback(done, reservationId);
+        throw err;
+      }
+      const parsed = parseReserveReply(reply, group.length);
+      group.forEach((r, i) => (used[r.index] = parsed.used[i]!));
+      if (!parsed.ok) {
+        // Earlier groups already counted this request; take it back so the refusal counts nothing.
+        await this.rollback(done, reservationId);
+        const failed = group[parsed.failedPosition]!;
+        const states = resolved.map((r) => state(used[r.index]!, r.item.limit, r.resetMs));
+        // Groups after the failed one were never read; read them so the headers are not made up.
+        await this.fillUnread(groups.slice(groups.indexOf(group) + 1).flat(), states);
+        return { ok: false, failedIndex: failed.index, items: states };
+      }
+      done.push(group);
+    }
+    return {
+      ok: true,
+      items: resolved.map((r) => state(used[r.index]!, r.item.limit, r.resetMs)),
+      counterKeys: resolved.map((r) => r.key),
+    };
+  }
+
+  async reconcile(reservationId: string, counters: readonly ReconcileEntry[]): Promise<{ found: boolean }> {
+    if (counters.length === 0) return { found: false };
+    const withTags = counters.map((c) => ({ ...c, tag: tagOf(c.counterKey) }));
+    const groups = this.clusterMode ? groupBy(withTags, (c) => c.tag) : [withTags];
+    let found = false;
+    for (const group of groups) {
+      const reply = await this.run(
+        RECONCILE,
+        [this.recordKey(group[0]!.tag, reservationId), ...group.map((c) => c.counterKey)],
+        group.map((c) => (c.actual === null ? '' : String(c.actual))),
+      );
+      if (Number(reply) === 1) found = true;
+    }
+    return { found };
+  }
+
+  async peek(items: readonly LimitItem[]): Promise<ItemState[]> {
+    const now = this.now();
+    const resolved = items.map((item, index) => this.resolve(item, index, now));
+    const states = new Array<ItemState>(items.length);
+    for (const group of this.group(resolved)) {
+      const values = await this.client.mget(...group.map((r) => r.key));
+      group.forEach((r, i) => {
+        states[r.index] = state(Number(values[i] ?? 0), r.item.limit, r.resetMs);
+      });
+    }
+    return states;
+  }
+
+  async ping(): Promise<void> {
+    await this.client.ping();
+  }
+
+  async close(): Promise<void> {
+    if (!this.ownsClient) return;
+    try {
+      await this.client.quit();
+    } catch {
+      this.client.disconnect();
+    }
+  }
+
+  private async fillUnread(after: Resolved[], states: ItemState[]): Promise<void> {
+    if (after.length === 0) return;
+    try {
+      const peeked = await this.peek(after.map((r) => r.item));
+      after.forEach((r, i) => (states[r.index] = peeked[i]!));
+    } catch {
+      // Headers only; the refusal itself is already decided.
+    }
+  }
+
+  private async rollback(done: Resolved[][], reservationId: string): Promise<void> {
+    for (const group of done) {
+      try {
+        await this.run(
+          RECONCILE,
+          [this.recordKey(group[0]!.tag, reservationId), ...group.map((r) => r.key)],
+          group.map(() => '0'),
+        );
+      } catch {
+        // Best effort: what stays counted is conservative (it can only refuse more), and expires with the window.
+      }
+    }
+  }
+
+  private resolve(item: LimitItem, index: number, now: number): Resolved {
+    const span = windowSpan(item.window, now);
+    const tag = encodeURIComponent(item.subject);
+    return {
+      index,
+      item,
+      tag,
+      key: `${this.prefix}{${tag}}:c:${encodeURIComponent(item.ruleId)}:${span.key}`,
+      resetMs: span.end - now,
+      ttlMs: Math.ceil(span.end - now + this.ttlSlackMs),
+    };
+  }
+
+  private recordKey(tag: string, reservationId: string): string {
+    return `${this.prefix}{${tag}}:r:${reservationId}`;
+  }
+
+  private group(resolved: Resolved[]): Resolved[][] {
+    if (resolved.length === 0) return [];
+    return this.clusterMode ? groupBy(resolved, (r) => r.tag) : [resolved];
+  }
+
+  private async run(s: Script, keys: string[], args: string[]): Promise<unknown> {
+    if (!this.loaded) {
+      this.loaded = this.load().catch((err: unknown) => {
+        this.loaded = null;
+        throw err;
+      });
+    }
+    await this.loaded;
+    try {
+      return await this.client.evalsha(s.sha, keys.length, ...keys, ...args);
+    } catch (err) {
+      // SCRIPT FLUSH, a restarted or failed-over Redis, or a Cluster node that never saw SCRIPT LOAD.
+      // EVAL runs it and caches it on that node, so the next EVALSHA there succeeds.
+      if (err instanceof Error && err.message.startsWith('NOSCRIPT')) {
+        this.noscriptFallbacks++;
+        return this.client.eval(s.source, keys.length, ...keys, ...args);
+      }
+      throw err;
+    }
+  }
+
+  private async load(): Promise<void> {
+    for (const s of [RESERVE, RECONCILE]) {
+      const sha = await this.client.script('LOAD', s.source);
+      if (sha !== s.sha) throw new Error(`Redis returned sha ${String(sha)} for a script hashed ${s.sha}`);
+    }
+  }
+}
+
+function tagOf(counterKey: string): string {
+  const open = counterKey.indexOf('{');
+  const close = counterKey.indexOf('}', open + 1);
+  return open >= 0 && close > open ? counterKey.slice(open + 1, close) : '';
+}
+
+function groupBy<T>(values: T[], keyOf: (v: T) => string): T[][] {
+  const map = new Map<string, T[]>();
+  for (const v of values) {
+    const k = keyOf(v);
+    const list = map.get(k);
+    if (list) list.push(v);
+    else map.set(k, [v]);
+  }
+  return [...map.values()];
+}
+
+function parseReserveReply(
+  reply: unknown,
+  n: number,
+): { ok: true; used: number[] } | { ok: false; failedPosition: number; used: number[] } {
+  if (!Array.isArray(reply)) throw new TypeError('unexpected reserve reply from Redis');
+  const values: unknown[] = reply;
+  if (Number(values[0]) === 1) {
+    return { ok: true, used: values.slice(1, n + 1).map((v) => Number(v)) };
+  }
+  return {
+    ok: false,
+    failedPosition: Number(values[1]) - 1,
+    used: values.slice(2, n + 2).map((v) => Number(v)),
+  };
+}
+
+function state(used: number, limit: number, resetMs: number): ItemState {
+  return { used, limit, remaining: Math.max(0, limit - used), resetMs };
+}

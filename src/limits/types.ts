@@ -1,0 +1,64 @@
+import type { LimitWindow } from '../policy/limit-rule.js';
+
+/**
+ * One counter touched by one request. Amounts and limits are integers in the counter's unit:
+ * requests, tokens, or micro-USD (the limiter scales dollars so stores never add floats).
+ */
+export interface LimitItem {
+  /** Who shares the counter, e.g. `key:k_123`, `team:finance`, `global:*`. Also the Redis hash tag. */
+  subject: string;
+  ruleId: string;
+  window: LimitWindow;
+  amount: number;
+  limit: number;
+  /** false for monitor-mode rules: counted, never refused. */
+  enforce: boolean;
+}
+
+export interface ItemState {
+  /** Counted in the current window (after the increment, when a reservation succeeded). */
+  used: number;
+  limit: number;
+  /** max(0, limit - used). */
+  remaining: number;
+  /** Milliseconds until the window resets, from the store's clock. */
+  resetMs: number;
+}
+
+export type StoreReserveResult =
+  /** `counterKeys[i]` names the window item i was counted in; pass them back to `reconcile`. */
+  | { ok: true; items: ItemState[]; counterKeys: string[] }
+  /** Nothing was incremented; `items` are the states as they were. */
+  | { ok: false; failedIndex: number; items: ItemState[] };
+
+export interface ReconcileEntry {
+  /** From the successful reserve's `counterKeys`, in the same order. */
+  counterKey: string;
+  /** The actual amount; null = unknown, keep what was reserved. */
+  actual: number | null;
+}
+
+export interface LimitStore {
+  readonly kind: 'memory' | 'redis';
+  /**
+   * All-or-nothing: if any enforced item would exceed its limit (used + amount > limit), no counter
+   * is changed. Otherwise every item is incremented and a reservation record (what was added to
+   * which window) is kept for `reservationTtlMs`, for `reconcile`.
+   */
+  reserve(
+    items: readonly LimitItem[],
+    reservationId: string,
+    reservationTtlMs: number,
+  ): Promise<StoreReserveResult>;
+  /**
+   * Replaces each item's reserved amount by the actual one (null keeps the reservation as it is):
+   * adds `actual - reserved` to the window the reservation was counted in, clamped at 0.
+   * Idempotent: the record is consumed, so a second call (or a call after the record expired)
+   * changes nothing and answers `found: false`.
+   */
+  reconcile(reservationId: string, counters: readonly ReconcileEntry[]): Promise<{ found: boolean }>;
+  /** Current states without changing anything. */
+  peek(items: readonly LimitItem[]): Promise<ItemState[]>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
