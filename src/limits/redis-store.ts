@@ -20,6 +20,12 @@ export interface RedisLimitStoreOptions {
    * Off (standalone / Sentinel): one script for the whole reservation.
    */
   clusterMode?: boolean;
+  /**
+   * After this many commands in a row time out, the connection is dropped and re-opened (only for
+   * a connection the store created). A timed-out command stays queued on its socket waiting for a
+   * reply, so a half-open TCP connection would otherwise never recover. Default 3.
+   */
+  recycleAfterTimeouts?: number;
   /** Extra counter lifetime past the window end, to absorb clock skew between replicas. Default 60 s. */
   ttlSlackMs?: number;
   now?: () => number;
@@ -57,6 +63,10 @@ export class RedisLimitStore implements LimitStore {
   private readonly ttlSlackMs: number;
   private readonly now: () => number;
   private loaded: Promise<void> | null = null;
+  private readonly recycleAfterTimeouts: number;
+  private consecutiveTimeouts = 0;
+  /** Connections recycled after repeated timeouts (tests and metrics). */
+  recycles = 0;
 
   constructor(options: RedisLimitStoreOptions = {}) {
     this.prefix = options.keyPrefix ?? 'aigov:';
@@ -64,6 +74,7 @@ export class RedisLimitStore implements LimitStore {
     this.clusterMode = options.clusterMode ?? false;
     this.ttlSlackMs = options.ttlSlackMs ?? 60_000;
     this.now = options.now ?? Date.now;
+    this.recycleAfterTimeouts = options.recycleAfterTimeouts ?? 3;
     if (options.client) {
       this.client = options.client;
       this.ownsClient = false;
@@ -166,7 +177,7 @@ export class RedisLimitStore implements LimitStore {
     const resolved = items.map((item, index) => this.resolve(item, index, now));
     const states = new Array<ItemState>(items.length);
     for (const group of this.group(resolved)) {
-      const values = await this.client.mget(...group.map((r) => r.key));
+      const values = await this.track(this.client.mget(...group.map((r) => r.key)));
       group.forEach((r, i) => {
         states[r.index] = state(Number(values[i] ?? 0), r.item.limit, r.resetMs);
       });
@@ -175,7 +186,7 @@ export class RedisLimitStore implements LimitStore {
   }
 
   async ping(): Promise<void> {
-    await this.client.ping();
+    await this.track(this.client.ping());
   }
 
   async close(): Promise<void> {
@@ -242,13 +253,31 @@ export class RedisLimitStore implements LimitStore {
     }
     await this.loaded;
     try {
-      return await this.client.evalsha(s.sha, keys.length, ...keys, ...args);
+      return await this.track(this.client.evalsha(s.sha, keys.length, ...keys, ...args));
     } catch (err) {
       // SCRIPT FLUSH, a restarted or failed-over Redis, or a Cluster node that never saw SCRIPT LOAD.
       // EVAL runs it and caches it on that node, so the next EVALSHA there succeeds.
       if (err instanceof Error && err.message.startsWith('NOSCRIPT')) {
         this.noscriptFallbacks++;
-        return this.client.eval(s.source, keys.length, ...keys, ...args);
+        return this.track(this.client.eval(s.source, keys.length, ...keys, ...args));
+      }
+      throw err;
+    }
+  }
+
+  private async track<T>(command: Promise<T>): Promise<T> {
+    try {
+      const value = await command;
+      this.consecutiveTimeouts = 0;
+      return value;
+    } catch (err) {
+      if (err instanceof Error && err.message === 'Command timed out') {
+        this.consecutiveTimeouts++;
+        if (this.ownsClient && this.consecutiveTimeouts >= this.recycleAfterTimeouts) {
+          this.consecutiveTimeouts = 0;
+          this.recycles++;
+          this.client.disconnect(true);
+        }
       }
       throw err;
     }
@@ -256,7 +285,7 @@ export class RedisLimitStore implements LimitStore {
 
   private async load(): Promise<void> {
     for (const s of [RESERVE, RECONCILE]) {
-      const sha = await this.client.script('LOAD', s.source);
+      const sha = await this.track(this.client.script('LOAD', s.source));
       if (sha !== s.sha) throw new Error(`Redis returned sha ${String(sha)} for a script hashed ${s.sha}`);
     }
   }

@@ -1,0 +1,495 @@
+/**
+ * Limits against a real Redis (REDIS_URL, default redis://127.0.0.1:6379): atomicity under
+ * concurrency from several connections and processes, budget bounds, NOSCRIPT recovery, and
+ * behaviour when Redis stops answering. With CI=true a missing Redis fails the run.
+ */
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import net from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import t from 'tap';
+import type { KeyIdentity } from '../../src/auth/identity.js';
+import { Limiter } from '../../src/limits/limiter.js';
+import { RedisLimitStore } from '../../src/limits/redis-store.js';
+import type { LimitItem } from '../../src/limits/types.js';
+import type { CompiledLimitRule } from '../../src/policy/limit-rule.js';
+import type { NormalizedRequest } from '../../src/providers/types.js';
+
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const PREFIX = `aigov-test:${process.pid}-${randomUUID().slice(0, 8)}:`;
+const STORE_MODULE = fileURLToPath(new URL('../../src/limits/redis-store.ts', import.meta.url));
+
+const minute = { kind: 'duration', ms: 60_000, label: '1m' } as const;
+// Windows long enough that a test never straddles a boundary.
+const day = { kind: 'duration', ms: 86_400_000, label: '1d' } as const;
+
+function rule(over: Partial<CompiledLimitRule> = {}): CompiledLimitRule {
+  return {
+    id: 'rate',
+    description: null,
+    metric: 'requests',
+    amount: 100,
+    window: day,
+    by: 'key',
+    mode: 'enforce',
+    failMode: undefined,
+    appliesTo: () => true,
+    ...over,
+  };
+}
+
+const req: NormalizedRequest = {
+  provider: 'openai',
+  family: 'openai',
+  route: '/v1/chat/completions',
+  model: 'gpt-4o',
+  texts: [],
+  prompt: 'hi',
+  maxTokens: 10,
+  stream: false,
+  metadata: {},
+};
+
+const key: KeyIdentity = {
+  id: 'k_int',
+  owner: 'ops@example.com',
+  name: null,
+  team: 'platform',
+  tags: [],
+  models: [],
+  expiresAt: null,
+};
+
+async function redisAvailable(): Promise<boolean> {
+  const probe = new Redis(REDIS_URL, {
+    lazyConnect: true,
+    connectTimeout: 1000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  try {
+    await probe.connect();
+    await probe.ping();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    probe.disconnect();
+  }
+}
+
+async function cleanup(): Promise<void> {
+  const admin = new Redis(REDIS_URL);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await admin.scan(cursor, 'MATCH', `${PREFIX}*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await admin.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    admin.disconnect();
+  }
+}
+
+async function store(
+  prefixSuffix: string,
+  extra: ConstructorParameters<typeof RedisLimitStore>[0] = {},
+): Promise<RedisLimitStore> {
+  const s = new RedisLimitStore({
+    url: REDIS_URL,
+    keyPrefix: `${PREFIX}${prefixSuffix}:`,
+    commandTimeoutMs: 2000,
+    ...extra,
+  });
+  // No offline queue: commands sent before the connection is ready fail instead of waiting.
+  await s.waitUntilReady();
+  return s;
+}
+
+/**
+ * A TCP hop in front of Redis that can stall: connections stay open, bytes are held back in both
+ * directions and delivered when the stall ends (TCP loses nothing; a stalled Redis or network just
+ * stops answering). That is the hung-Redis case a timeout must catch.
+ */
+async function blackHoleProxy(
+  target: URL,
+): Promise<{ port: number; mode: { hang: boolean }; close: () => Promise<void> }> {
+  const flushers = new Set<() => void>();
+  let hang = false;
+  const mode = {
+    get hang(): boolean {
+      return hang;
+    },
+    set hang(value: boolean) {
+      hang = value;
+      if (!value) for (const flush of flushers) flush();
+    },
+  };
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(target.port || 6379), target.hostname);
+    sockets.add(client).add(upstream);
+    const held: [net.Socket, Buffer][] = [];
+    const send = (to: net.Socket, chunk: Buffer): void => {
+      if (hang) held.push([to, chunk]);
+      else to.write(chunk);
+    };
+    const flush = (): void => {
+      for (const [to, chunk] of held.splice(0)) if (!to.destroyed) to.write(chunk);
+    };
+    flushers.add(flush);
+    client.on('data', (chunk: Buffer) => send(upstream, chunk));
+    upstream.on('data', (chunk: Buffer) => send(client, chunk));
+    const end = (): void => {
+      flushers.delete(flush);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new TypeError('no port');
+  return {
+    port: address.port,
+    mode,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+const available = await redisAvailable();
+if (!available) {
+  if (process.env.CI === 'true') {
+    t.fail(
+      `Redis is not reachable at ${REDIS_URL} and CI=true: the limit store must be tested against Redis`,
+    );
+  } else {
+    t.plan(0, `Redis not reachable at ${REDIS_URL}; skipping (set CI=true to make this a failure)`);
+  }
+} else {
+  t.teardown(cleanup);
+
+  t.test(
+    '1,000 concurrent reservations from 3 connections against a limit of 100: exactly 100 pass',
+    async (t) => {
+      const stores = await Promise.all([store('conc'), store('conc'), store('conc')]);
+      t.teardown(() => Promise.all(stores.map((s) => s.close())));
+      const item: LimitItem = {
+        subject: 'key:k1',
+        ruleId: 'rate',
+        window: day,
+        amount: 1,
+        limit: 100,
+        enforce: true,
+      };
+      const results = await Promise.all(
+        Array.from({ length: 1000 }, (_, i) => stores[i % 3]!.reserve([item], `r${i}`, 60_000)),
+      );
+      t.equal(results.filter((r) => r.ok).length, 100);
+      const [state] = await stores[0]!.peek([item]);
+      t.equal(state!.used, 100, 'the counter holds exactly the admitted amount');
+      t.ok(state!.resetMs > 0 && state!.resetMs <= day.ms);
+    },
+  );
+
+  t.test('3 child processes racing for the same counter: exactly 100 pass', async (t) => {
+    const prefix = `${PREFIX}procs:`;
+    // Start together once all three are connected, or the first process would finish alone.
+    const startAt = Date.now() + 3000;
+    const code = `
+      const { RedisLimitStore } = await import(${JSON.stringify(STORE_MODULE)});
+      const s = new RedisLimitStore({ url: ${JSON.stringify(REDIS_URL)}, keyPrefix: ${JSON.stringify(prefix)}, commandTimeoutMs: 5000 });
+      await s.waitUntilReady();
+      await new Promise((r) => setTimeout(r, Math.max(0, ${startAt} - Date.now())));
+      const item = { subject: 'key:k1', ruleId: 'rate', window: ${JSON.stringify(day)}, amount: 1, limit: 100, enforce: true };
+      // Eight lanes of sequential calls, so the processes' commands interleave at Redis
+      // instead of arriving as one pipelined batch each.
+      let ok = 0;
+      let next = 0;
+      await Promise.all(Array.from({ length: 8 }, async () => {
+        while (next < 334) {
+          const i = next++;
+          if ((await s.reserve([item], process.pid + ':' + i, 60000)).ok) ok++;
+        }
+      }));
+      process.stdout.write(String(ok));
+      await s.close();
+    `;
+    const run = (): Promise<number> =>
+      new Promise((resolve, reject) => {
+        const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+          stdio: ['ignore', 'pipe', 'inherit'],
+        });
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        child.on('error', reject);
+        child.on('exit', (status) =>
+          status === 0 ? resolve(Number(out)) : reject(new Error(`worker exit ${status}`)),
+        );
+      });
+    const counts = await Promise.all([run(), run(), run()]);
+    t.equal(
+      counts.reduce((a, b) => a + b, 0),
+      100,
+      `per process: ${counts.join(', ')}`,
+    );
+  });
+
+  t.test('a refused multi-rule reservation increments nothing', async (t) => {
+    const s = await store('multi');
+    t.teardown(() => s.close());
+    const a: LimitItem = {
+      subject: 'key:k1',
+      ruleId: 'a',
+      window: minute,
+      amount: 1,
+      limit: 10,
+      enforce: true,
+    };
+    const b: LimitItem = { subject: 'team:x', ruleId: 'b', window: day, amount: 5, limit: 7, enforce: true };
+    t.equal((await s.reserve([a, b], 'one', 60_000)).ok, true);
+    const refused = await s.reserve([a, b], 'two', 60_000);
+    t.equal(refused.ok, false);
+    if (!refused.ok) t.equal(refused.failedIndex, 1);
+    t.same(
+      (await s.peek([a, b])).map((x) => x.used),
+      [1, 5],
+    );
+  });
+
+  t.test(
+    'cluster mode: one script per subject, refusal in a later slot rolls back earlier ones',
+    async (t) => {
+      const s = await store('cluster', { clusterMode: true });
+      t.teardown(() => s.close());
+      const a: LimitItem = {
+        subject: 'key:k1',
+        ruleId: 'a',
+        window: day,
+        amount: 1,
+        limit: 10,
+        enforce: true,
+      };
+      const b: LimitItem = {
+        subject: 'team:x',
+        ruleId: 'b',
+        window: day,
+        amount: 5,
+        limit: 7,
+        enforce: true,
+      };
+      const ok = await s.reserve([a, b], 'one', 60_000);
+      t.equal(ok.ok, true);
+      t.equal((await s.reserve([a, b], 'two', 60_000)).ok, false);
+      t.same(
+        (await s.peek([a, b])).map((x) => x.used),
+        [1, 5],
+        'the first slot group was compensated',
+      );
+      if (!ok.ok) return;
+      await s.reconcile('one', [
+        { counterKey: ok.counterKeys[0]!, actual: 1 },
+        { counterKey: ok.counterKeys[1]!, actual: 2 },
+      ]);
+      t.same(
+        (await s.peek([a, b])).map((x) => x.used),
+        [1, 2],
+      );
+    },
+  );
+
+  t.test('every key written carries a TTL', async (t) => {
+    const s = await store('ttl');
+    t.teardown(() => s.close());
+    const a: LimitItem = {
+      subject: 'key:k1',
+      ruleId: 'a',
+      window: minute,
+      amount: 1,
+      limit: 10,
+      enforce: true,
+    };
+    const m: LimitItem = {
+      subject: 'key:k1',
+      ruleId: 'm',
+      window: { kind: 'calendar_month', label: 'month' },
+      amount: 1,
+      limit: 10,
+      enforce: true,
+    };
+    await s.reserve([a, m], 'one', 30_000);
+    const admin = new Redis(REDIS_URL);
+    t.teardown(() => admin.disconnect());
+    const keys = await admin.keys(`${PREFIX}ttl:*`);
+    t.equal(keys.length, 3, 'two counters and one reservation record');
+    for (const k of keys) {
+      const ttl = await admin.pttl(k);
+      t.ok(ttl > 0, `${k} expires (pttl ${ttl})`);
+    }
+    const record = keys.find((k) => k.includes(':r:'))!;
+    t.ok((await admin.pttl(record)) <= 30_000, 'the reservation record lives as long as asked');
+  });
+
+  t.test(
+    'USD budget under concurrent reserve + reconcile never exceeds the budget by more than one estimate',
+    async (t) => {
+      const s = await store('budget');
+      t.teardown(() => s.close());
+      const estimateUsd = 0.05;
+      const budgetUsd = 2;
+      const limiter = new Limiter({ store: s, estimateCost: () => estimateUsd, storeTimeoutMs: 2000 });
+      const rules = [
+        rule({
+          id: 'budget',
+          metric: 'cost_usd',
+          amount: budgetUsd,
+          by: 'team',
+          window: { kind: 'calendar_month', label: 'month' },
+        }),
+      ];
+      let admitted = 0;
+      let spentMicro = 0;
+      let maxSeenMicro = 0;
+      const worker = async (w: number): Promise<void> => {
+        for (let i = 0; i < 40; i++) {
+          const r = await limiter.reserve(rules, req, key);
+          if (!r.allowed) {
+            await new Promise((resolve) => setTimeout(resolve, 1));
+            continue;
+          }
+          admitted++;
+          const remaining = Number(r.headers['x-aigov-budget-remaining-usd']);
+          maxSeenMicro = Math.max(maxSeenMicro, Math.round((budgetUsd - remaining) * 1e6));
+          await new Promise((resolve) => setTimeout(resolve, (w + i) % 3));
+          // Actual spend: between 10% and 100% of the estimate, in whole micro-dollars.
+          const actualMicro = Math.round(estimateUsd * 1e6 * (0.1 + 0.9 * (((w * 7 + i * 13) % 10) / 9)));
+          spentMicro += actualMicro;
+          await limiter.reconcile(r.reservation, { totalTokens: 10, costUsd: actualMicro / 1e6 });
+        }
+      };
+      await Promise.all(Array.from({ length: 30 }, (_, w) => worker(w)));
+      const peek = await limiter.peek(rules, req, key);
+      const counterUsd = budgetUsd - Number(peek.headers['x-aigov-budget-remaining-usd']);
+      t.ok(
+        admitted > budgetUsd / estimateUsd,
+        `reconciles freed room for more than budget/estimate requests (${admitted})`,
+      );
+      t.ok(
+        maxSeenMicro <= (budgetUsd + estimateUsd) * 1e6,
+        `peak counted $${maxSeenMicro / 1e6} <= budget + one estimate`,
+      );
+      t.ok(spentMicro <= (budgetUsd + estimateUsd) * 1e6, `total spent $${spentMicro / 1e6}`);
+      t.equal(Math.round(counterUsd * 1e6), spentMicro, 'the counter equals the sum of actual costs exactly');
+    },
+  );
+
+  t.test('SCRIPT FLUSH mid-run: EVALSHA falls back to EVAL and carries on', async (t) => {
+    const s = await store('noscript');
+    t.teardown(() => s.close());
+    const item: LimitItem = {
+      subject: 'key:k1',
+      ruleId: 'a',
+      window: day,
+      amount: 1,
+      limit: 5,
+      enforce: true,
+    };
+    t.equal((await s.reserve([item], 'one', 60_000)).ok, true);
+    t.equal(s.noscriptFallbacks, 0);
+    const admin = new Redis(REDIS_URL);
+    t.teardown(() => admin.disconnect());
+    await admin.script('FLUSH');
+    const second = await s.reserve([item], 'two', 60_000);
+    t.equal(second.ok, true);
+    t.equal(s.noscriptFallbacks, 1, 'the reserve script fell back');
+    if (second.ok)
+      t.same(await s.reconcile('two', [{ counterKey: second.counterKeys[0]!, actual: 0 }]), { found: true });
+    t.equal(s.noscriptFallbacks, 2, 'the reconcile script fell back');
+    t.equal((await s.peek([item]))[0]!.used, 1);
+    const third = await s.reserve([item], 'three', 60_000);
+    if (third.ok) await s.reconcile('three', [{ counterKey: third.counterKeys[0]!, actual: 1 }]);
+    t.equal((await s.peek([item]))[0]!.used, 2);
+    t.equal(s.noscriptFallbacks, 2, 'EVAL re-cached both scripts; EVALSHA works again');
+  });
+
+  t.test('closed port: fail-closed refuses fast, fail-open passes flagged', async (t) => {
+    const dead = net.createServer();
+    await new Promise<void>((resolve) => dead.listen(0, '127.0.0.1', resolve));
+    const address = dead.address();
+    if (address === null || typeof address === 'string') throw new TypeError('no port');
+    await new Promise<void>((resolve) => dead.close(() => resolve()));
+    const s = new RedisLimitStore({
+      url: `redis://127.0.0.1:${address.port}`,
+      keyPrefix: `${PREFIX}dead:`,
+      commandTimeoutMs: 50,
+    });
+    t.teardown(() => s.close());
+    const closed = new Limiter({ store: s, storeTimeoutMs: 100 });
+    const started = performance.now();
+    const r = await closed.reserve([rule()], req, key);
+    const elapsed = performance.now() - started;
+    t.equal(r.allowed, false);
+    if (!r.allowed) t.equal(r.error.code, 'limits_unavailable');
+    t.ok(elapsed < 1000, `refused in ${elapsed.toFixed(0)} ms`);
+    const open = new Limiter({ store: s, storeTimeoutMs: 100, defaultFailMode: 'open' });
+    const o = await open.reserve([rule()], req, key);
+    t.equal(o.allowed, true);
+    t.equal(o.degraded, true);
+  });
+
+  t.test('Redis that stops answering: bounded refusal, flagged pass, then recovery', async (t) => {
+    const proxy = await blackHoleProxy(new URL(REDIS_URL));
+    t.teardown(() => proxy.close());
+    const s = new RedisLimitStore({
+      url: `redis://127.0.0.1:${proxy.port}`,
+      keyPrefix: `${PREFIX}hang:`,
+      commandTimeoutMs: 60,
+    });
+    t.teardown(() => s.close());
+    await s.waitUntilReady();
+    const closed = new Limiter({ store: s, retryIntervalMs: 200 });
+    const open = new Limiter({
+      store: s,
+      retryIntervalMs: 200,
+      defaultFailMode: 'open',
+      expectedReplicas: 2,
+    });
+    const rules = [rule({ amount: 10 })];
+    t.equal((await closed.reserve(rules, req, key)).allowed, true, 'healthy to begin with');
+
+    proxy.mode.hang = true;
+    const started = performance.now();
+    const refused = await closed.reserve(rules, req, key);
+    const elapsed = performance.now() - started;
+    t.equal(refused.allowed, false);
+    if (!refused.allowed) t.equal(refused.error.code, 'limits_unavailable');
+    t.ok(elapsed < 1000, `hung Redis refused in ${elapsed.toFixed(0)} ms`);
+    t.equal(closed.state(), 'degraded');
+
+    const passed = await open.reserve(rules, req, key);
+    t.equal(passed.allowed, true);
+    t.equal(passed.degraded, true);
+    if (passed.allowed) t.equal(passed.reservation.store, 'fallback');
+
+    proxy.mode.hang = false;
+    // Replies to the timed-out commands may still be in flight; give the pipe a moment and the breaker its interval.
+    let recovered = false;
+    const deadline = Date.now() + 10_000;
+    while (!recovered && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      const r = await closed.reserve(rules, req, key);
+      recovered = r.allowed && !r.degraded;
+    }
+    t.ok(recovered, 'the limiter went back to Redis without a restart');
+    t.equal(closed.state(), 'ok');
+    t.equal(open.state(), 'degraded', 'the other limiter has not probed yet');
+    t.equal((await open.reserve(rules, req, key)).degraded, false, 'and recovers on its next call');
+  });
+}
