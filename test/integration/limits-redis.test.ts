@@ -478,6 +478,10 @@ if (!available) {
     t.equal(passed.degraded, true);
     if (passed.allowed) t.equal(passed.reservation.store, 'fallback');
 
+    // Timed-out commands stay queued on their socket; after a few in a row the store re-opens it.
+    for (let i = 0; i < 3; i++) await s.ping().catch(() => undefined);
+    t.ok(s.recycles >= 1, `connection recycled (${s.recycles})`);
+
     proxy.mode.hang = false;
     // Replies to the timed-out commands may still be in flight; give the pipe a moment and the breaker its interval.
     let recovered = false;
