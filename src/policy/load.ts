@@ -50,16 +50,15 @@ export function parsePolicySources(sources: readonly PolicySource[]): {
   const inputs: PolicyInput[] = [];
   const problems: PolicyProblem[] = [];
   for (const { file, text } of sources) {
-    const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+    const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
     if (doc.errors.length > 0) {
       for (const e of doc.errors) {
-        const pos = e.linePos?.[0];
-        const where = pos === undefined ? '' : ` (line ${pos.line}, column ${pos.col})`;
+        // prettyErrors puts "at line L, column C" on the first line; the rest is a source excerpt.
         problems.push({
           file,
           ruleId: null,
           path: '',
-          message: `YAML: ${e.message.split('\n')[0] ?? ''}${where}`,
+          message: `YAML: ${(e.message.split('\n')[0] ?? '').replace(/:$/, '')}`,
         });
       }
       continue;

@@ -147,7 +147,7 @@ const limit = z
     requests: z.number().int().positive().optional(),
     tokens: z.number().int().positive().optional(),
     cost_usd: z.number().positive().optional(),
-    per: z.string(),
+    per: z.union([z.string(), z.number()]),
     by: z.enum(['key', 'team', 'owner', 'global']).default('key'),
   })
   .superRefine((o, ctx) => {
