@@ -463,7 +463,7 @@ if ('skip' in helm) {
       stringify({ aigov: { mode: 'sidecar', image: { tag: '9.9.9' }, existingSecret: 'creds' } }),
     );
     cpSync(
-      join(CHART, '..', '..', 'test', 'deploy', 'fixtures', 'parent-deployment.yaml'),
+      join(CHART, '..', '..', 'test', 'deploy', 'fixtures', 'parent-deployment.yaml.tpl'),
       join(parent, 'templates', 'deployment.yaml'),
     );
     const lint = runHelm(bin, ['lint', '--strict', parent]);
