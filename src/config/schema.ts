@@ -1,0 +1,152 @@
+import { z } from 'zod';
+import { parseDurationMs } from './duration.js';
+
+const duration = z.union([z.number().int().positive(), z.string()]).transform((v, ctx) => {
+  if (typeof v === 'number') return v;
+  const ms = parseDurationMs(v);
+  if (ms === null) {
+    ctx.addIssue({ code: 'custom', message: `"${v}" is not a duration (e.g. 500ms, 30s, 5m)` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const providerSchema = z
+  .object({
+    name: z.string().regex(/^[a-z][a-z0-9-]*$/, 'lower-case letters, digits and dashes'),
+    family: z.enum(['openai', 'anthropic']),
+    base_url: z.url({ protocol: /^https?$/ }),
+    /** Name of the environment variable that holds the credential; never the credential itself. */
+    api_key_env: z
+      .string()
+      .regex(/^[A-Z_][A-Z0-9_]*$/)
+      .nullable()
+      .default(null),
+    /** Header the credential goes in: Authorization Bearer (OpenAI), x-api-key (Anthropic), api-key (Azure). */
+    auth_header: z.enum(['authorization', 'x-api-key', 'api-key']).optional(),
+    /** Model globs routed to this provider on the shared /v1 routes. */
+    models: z.array(z.string().min(1)).default([]),
+    default: z.boolean().default(false),
+    timeouts: z
+      .object({
+        connect: duration.default(5_000),
+        first_byte: duration.default(60_000),
+        idle: duration.default(60_000),
+      })
+      .strict()
+      .default({ connect: 5_000, first_byte: 60_000, idle: 60_000 }),
+    /** Names of providers tried in order when this one fails before the first byte. */
+    fallbacks: z.array(z.string()).default([]),
+    max_connections: z.number().int().positive().default(256),
+  })
+  .strict();
+
+const priceSchema = z
+  .object({
+    model: z.string().min(1),
+    input_per_1m: z.number().nonnegative(),
+    output_per_1m: z.number().nonnegative(),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    env: z.enum(['development', 'production', 'test']).default('development'),
+    server: z
+      .object({
+        port: z.coerce.number().int().min(0).max(65535).default(8080),
+        host: z.string().min(1).default('127.0.0.1'),
+        body_limit_bytes: z
+          .number()
+          .int()
+          .positive()
+          .default(4 * 1024 * 1024),
+        trust_proxy: z.union([z.boolean(), z.string(), z.array(z.string())]).default(false),
+        request_timeout: duration.default(600_000),
+        headers_timeout: duration.default(10_000),
+        keep_alive_timeout: duration.default(72_000),
+        shutdown_timeout: duration.default(25_000),
+        max_connections: z.number().int().positive().default(10_000),
+        tls_cert: z.string().nullable().default(null),
+        tls_key: z.string().nullable().default(null),
+        cors_origins: z.array(z.string()).default([]),
+      })
+      .strict()
+      .prefault({}),
+    database: z
+      .object({
+        url: z.string().nullable().default(null),
+        embedded_dir: z.string().default('./data/pglite'),
+        /** Production refuses the embedded database unless this is set. */
+        allow_embedded_in_production: z.boolean().default(false),
+        migrate_on_start: z.boolean().default(true),
+        pool_max: z.number().int().positive().default(10),
+      })
+      .strict()
+      .prefault({}),
+    redis: z
+      .object({
+        url: z.string().nullable().default(null),
+        command_timeout: duration.default(100),
+      })
+      .strict()
+      .prefault({}),
+    auth: z
+      .object({
+        bcrypt_cost: z.number().int().min(4).max(15).default(12),
+        cache_ttl: duration.default(5_000),
+        cache_max: z.number().int().positive().default(10_000),
+        negative_cache_ttl: duration.default(5_000),
+        last_used_flush: duration.default(30_000),
+        /** Create and print one development key when the key table is empty (never in production). */
+        dev_key: z.boolean().default(true),
+      })
+      .strict()
+      .prefault({}),
+    audit: z
+      .object({
+        batch_size: z.number().int().positive().max(5_000).default(500),
+        flush_interval: duration.default(200),
+        queue_max: z.number().int().positive().default(100_000),
+        /** What of the prompt the audit row keeps. */
+        content: z.enum(['none', 'redacted', 'full']).default('none'),
+        /** When the queue is full: refuse governed requests (503) or serve and count dropped rows. */
+        on_full: z.enum(['reject', 'drop']).default('reject'),
+      })
+      .strict()
+      .prefault({}),
+    policies: z
+      .object({
+        path: z.string().default('./policies'),
+        watch: z.boolean().default(true),
+      })
+      .strict()
+      .prefault({}),
+    limits: z
+      .object({
+        fail_mode: z.enum(['open', 'closed']).default('closed'),
+        expected_replicas: z.number().int().positive().default(1),
+        default_output_tokens: z.number().int().positive().default(1024),
+      })
+      .strict()
+      .prefault({}),
+    admin: z
+      .object({
+        token: z.string().min(16, 'must be at least 16 characters').nullable().default(null),
+      })
+      .strict()
+      .prefault({}),
+    log: z
+      .object({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      })
+      .strict()
+      .prefault({}),
+    providers: z.array(providerSchema).min(1),
+    pricing: z.array(priceSchema).default([]),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;
+export type ProviderConfig = z.infer<typeof providerSchema>;
+export type PriceConfig = z.infer<typeof priceSchema>;
