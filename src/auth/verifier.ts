@@ -1,0 +1,158 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import type { KeyIdentity } from './identity.js';
+import { parseKey } from './key-format.js';
+import { verifySecret } from './hashing.js';
+import { identityOf, type StoredKey } from './key-store.js';
+
+export type AuthFailure = 'invalid_api_key' | 'key_expired' | 'key_revoked';
+export type VerifyResult =
+  { ok: true; identity: KeyIdentity; cached: boolean } | { ok: false; code: AuthFailure };
+
+export interface KeyVerifierOptions {
+  lookup: (id: string) => Promise<StoredKey | null>;
+  /** How long a verified key is trusted without looking again: the revocation bound. */
+  ttlMs: number;
+  negativeTtlMs: number;
+  max: number;
+  onVerified?: (id: string) => void;
+  now?: () => number;
+}
+
+interface Verified {
+  identity: KeyIdentity;
+  /** The 32-byte digest, compared in constant time on every hit. */
+  digest: Buffer;
+}
+
+type Outcome = { identity: KeyIdentity } | { code: AuthFailure };
+
+/**
+ * Verification order: format + checksum (no I/O) -> positive cache (SHA-256 of the whole key)
+ * -> negative caches -> one lookup by id -> one bcrypt compare in the thread pool.
+ * Concurrent misses for the same key share one verification, so a burst never runs bcrypt N times.
+ */
+export class KeyVerifier {
+  private readonly positive: LRUCache<string, Verified>;
+  /** Well-formed keys that failed (wrong secret, revoked...): keyed by digest. */
+  private readonly negative: LRUCache<string, AuthFailure>;
+  /** Ids with no row at all: a flood of random keys costs one lookup per id, then nothing. */
+  private readonly unknownIds: LRUCache<string, true>;
+  private readonly inflight = new Map<string, Promise<Outcome>>();
+  private readonly now: () => number;
+
+  constructor(private readonly options: KeyVerifierOptions) {
+    this.now = options.now ?? Date.now;
+    // ttlResolution 0: read the clock on every check (cheap) instead of arming a timer per read.
+    const perf = { now: this.now };
+    this.positive = new LRUCache({
+      max: options.max,
+      ttl: options.ttlMs,
+      ttlAutopurge: false,
+      ttlResolution: 0,
+      perf,
+    });
+    this.negative = new LRUCache({ max: options.max, ttl: options.negativeTtlMs, ttlResolution: 0, perf });
+    this.unknownIds = new LRUCache({ max: options.max, ttl: options.negativeTtlMs, ttlResolution: 0, perf });
+  }
+
+  async verify(rawKey: string): Promise<VerifyResult> {
+    const parsed = parseKey(rawKey);
+    if (!parsed) return { ok: false, code: 'invalid_api_key' };
+    const digest = createHash('sha256').update(rawKey).digest();
+    const cacheKey = digest.toString('base64');
+
+    const hit = this.positive.get(cacheKey);
+    if (hit && timingSafeEqual(hit.digest, digest)) {
+      const expired = this.expiredNow(hit.identity);
+      if (expired) return { ok: false, code: 'key_expired' };
+      this.options.onVerified?.(hit.identity.id);
+      return { ok: true, identity: hit.identity, cached: true };
+    }
+    const known = this.negative.get(cacheKey);
+    if (known) return { ok: false, code: known };
+    if (this.unknownIds.has(parsed.id)) return { ok: false, code: 'invalid_api_key' };
+
+    let pending = this.inflight.get(cacheKey);
+    if (!pending) {
+      pending = this.verifySlow(parsed.id, parsed.secret, cacheKey, digest).finally(() =>
+        this.inflight.delete(cacheKey),
+      );
+      this.inflight.set(cacheKey, pending);
+    }
+    const outcome = await pending;
+    if ('code' in outcome) return { ok: false, code: outcome.code };
+    this.options.onVerified?.(outcome.identity.id);
+    return { ok: true, identity: outcome.identity, cached: false };
+  }
+
+  /** Drops every cached verdict for a key id (called on local revoke/rotate). */
+  forget(id: string): void {
+    for (const [k, v] of this.positive.entries()) if (v.identity.id === id) this.positive.delete(k);
+    this.unknownIds.delete(id);
+    this.negative.clear();
+  }
+
+  private expiredNow(identity: KeyIdentity): boolean {
+    return identity.expiresAt !== null && identity.expiresAt.getTime() <= this.now();
+  }
+
+  private async verifySlow(id: string, secret: string, cacheKey: string, digest: Buffer): Promise<Outcome> {
+    const stored = await this.options.lookup(id);
+    if (!stored) {
+      this.unknownIds.set(id, true);
+      return { code: 'invalid_api_key' };
+    }
+    const matches = await verifySecret(secret, stored.secretHash);
+    let failure: AuthFailure | null = null;
+    if (!matches) failure = 'invalid_api_key';
+    else if (stored.revokedAt && stored.revokedAt.getTime() <= this.now()) failure = 'key_revoked';
+    else if (this.expiredNow(stored)) failure = 'key_expired';
+    if (failure) {
+      this.negative.set(cacheKey, failure);
+      return { code: failure };
+    }
+    const identity = identityOf(stored);
+    this.positive.set(cacheKey, { identity, digest });
+    return { identity };
+  }
+}
+
+/** Keys seen since the last flush; the store is updated in one statement per interval. */
+export class LastUsedTracker {
+  private seen = new Set<string>();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly flushFn: (ids: string[], at: Date) => Promise<void>,
+    private readonly intervalMs: number,
+    private readonly onError: (err: unknown) => void = () => {},
+  ) {}
+
+  mark(id: string): void {
+    this.seen.add(id);
+  }
+
+  start(): void {
+    this.timer ??= setInterval(() => void this.flush(), this.intervalMs);
+    this.timer.unref();
+  }
+
+  async flush(): Promise<void> {
+    if (this.seen.size === 0) return;
+    const ids = [...this.seen];
+    this.seen = new Set();
+    try {
+      await this.flushFn(ids, new Date());
+    } catch (err) {
+      for (const id of ids) this.seen.add(id);
+      this.onError(err);
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.flush();
+  }
+}
