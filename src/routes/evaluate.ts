@@ -1,0 +1,38 @@
+import type { FastifyInstance } from 'fastify';
+import { isAigovError, openAIErrorBody } from '../errors.js';
+import type { Services } from '../services.js';
+import { authenticate } from './authenticate.js';
+import { baseRow, elapsedMs } from '../audit/record.js';
+
+/** POST /api/evaluate: is the presented key valid, and whose is it. Every call leaves an audit row. */
+export function registerEvaluateRoute(app: FastifyInstance, services: Services): void {
+  app.post('/api/evaluate', async (request, reply) => {
+    try {
+      const key = await authenticate(services.verifier, request);
+      const row = baseRow(request, '/api/evaluate', key);
+      row.latencyMs = elapsedMs(reply);
+      services.audit.enqueue(row);
+      return {
+        valid: true,
+        key: {
+          id: key.id,
+          owner: key.owner,
+          name: key.name,
+          team: key.team,
+          tags: key.tags,
+          models: key.models,
+          expires_at: key.expiresAt?.toISOString() ?? null,
+        },
+      };
+    } catch (err) {
+      if (!isAigovError(err)) throw err;
+      const row = baseRow(request, '/api/evaluate', null);
+      row.decision = 'block';
+      row.statusCode = err.status;
+      row.error = err.code;
+      row.latencyMs = elapsedMs(reply);
+      services.audit.enqueue(row);
+      return reply.code(err.status).send({ valid: false, ...openAIErrorBody(err) });
+    }
+  });
+}

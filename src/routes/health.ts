@@ -1,0 +1,68 @@
+import type { FastifyInstance } from 'fastify';
+import type { Services } from '../services.js';
+
+const STARTED = Date.now();
+
+export interface ReadinessCheck {
+  name: string;
+  check(): Promise<{ ok: boolean; detail?: string }>;
+}
+
+export function registerHealthRoutes(
+  app: FastifyInstance,
+  services: Services,
+  checks: ReadinessCheck[],
+): void {
+  app.get('/health', async () => ({
+    status: 'ok',
+    uptime_s: Math.round((Date.now() - STARTED) / 1000),
+    version: process.env.npm_package_version ?? '0.1.0',
+  }));
+
+  app.get('/ready', async (_request, reply) => {
+    const results: Record<string, { ok: boolean; detail?: string }> = {};
+    await Promise.all(
+      [
+        {
+          name: 'db',
+          check: async () => {
+            await services.db.query('SELECT 1');
+            return { ok: true, detail: services.db.kind };
+          },
+        },
+        {
+          name: 'audit',
+          check: async () => {
+            const s = services.audit.getStats();
+            return { ok: services.audit.accepting(), detail: `queued=${s.queued} dropped=${s.dropped}` };
+          },
+        },
+        ...checks,
+      ].map(async (c) => {
+        try {
+          results[c.name] = await withTimeout(c.check(), 2_000);
+        } catch (err) {
+          results[c.name] = { ok: false, detail: (err as Error).message };
+        }
+      }),
+    );
+    const ready = Object.values(results).every((r) => r.ok);
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks: results });
+  });
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(t);
+        reject(e instanceof Error ? e : new Error(String(e)));
+      },
+    );
+  });
+}
