@@ -1,0 +1,149 @@
+/**
+ * The one interface between the proxy and a provider API family.
+ *
+ * Routes and forwarding code never look inside provider bodies; they call an adapter:
+ *
+ *   const adapter = getAdapter(providerConfig.family, { authHeader });
+ *   const spec = adapter.routeFor('POST', '/v1/chat/completions');   // undefined -> 404
+ *   const req = adapter.normalize({ route, provider, body });          // throws AigovError(invalid_request)
+ *   ...decide on req (policies, limits)...
+ *   const { body, clientWantsUsage } = adapter.prepareBody(req, redactedBody);
+ *   const { url, headers } = adapter.buildUpstream({ baseUrl, route, search, incomingHeaders, credential, requestId });
+ *   // non-stream: usage = adapter.usageFromBody(route, json); texts = adapter.responseTexts(route, json)
+ *   // stream:     tracker = adapter.createStreamTracker({ route, clientWantsUsage });
+ *   //             for each SseEvent from SseParser: if (tracker.onEvent(ev).forward) write its raw bytes
+ *   //             (see `forward` below) ... tracker.usage(), tracker.text(), tracker.finished()
+ *   // errors:     reply adapter.errorBody(err) with err.status, or write adapter.streamErrorEvent(err)
+ *
+ * Base URL convention: configure it WITHOUT the trailing /v1 (https://api.openai.com,
+ * https://host/openai for a path-prefixed gateway). A base URL ending in /v1 is accepted too:
+ * the /v1 is stripped so routes (which all start with /v1) are never doubled.
+ */
+import type { AigovError } from '../errors.js';
+import type { SseEvent } from '../proxy/sse-parser.js';
+import type { JsonPath, NormalizedRequest, ProviderFamily, TextSlot, Usage } from './types.js';
+import { createAnthropicAdapter } from './anthropic/index.js';
+import { createOpenAIAdapter } from './openai/index.js';
+
+export type RouteKind =
+  'chat' | 'completions' | 'embeddings' | 'responses' | 'models' | 'messages' | 'count_tokens';
+
+export interface RouteSpec {
+  method: 'GET' | 'POST';
+  /** Path as the provider serves it, always starting with /v1. */
+  path: string;
+  kind: RouteKind;
+  /** false: only authenticate (e.g. GET /v1/models); no policies, limits or budgets. */
+  governed: boolean;
+}
+
+export interface NormalizeInput {
+  /** Route without any /<provider> prefix, e.g. "/v1/messages". */
+  route: string;
+  /** Configured provider name (e.g. "openai", "groq"). */
+  provider: string;
+  /** The parsed JSON body; any JSON value is accepted and either normalised or refused. */
+  body: unknown;
+  /** Extra metadata (e.g. /v1/check's `metadata`); wins over body.metadata on key clashes. */
+  metadata?: Record<string, string>;
+}
+
+export interface UpstreamInput {
+  baseUrl: string;
+  route: string;
+  /** The incoming query string, with or without the leading "?" ("" for none). */
+  search: string;
+  /** Node's IncomingHttpHeaders (lower-case names). */
+  incomingHeaders: Record<string, string | string[] | undefined>;
+  /** Provider credential to inject; null sends none (e.g. a local model server). */
+  credential: string | null;
+  requestId: string;
+}
+
+export interface UpstreamRequest {
+  url: string;
+  headers: Record<string, string>;
+}
+
+export interface PreparedBody {
+  body: Record<string, unknown>;
+  /** The body differs from the input and must be re-serialised. */
+  changed: boolean;
+  /**
+   * The client asked for usage in the stream itself. When false and the adapter injected the
+   * request for usage, the tracker drops the usage-only chunk so the client sees what it asked for.
+   */
+  clientWantsUsage: boolean;
+}
+
+export interface StreamTrackerOptions {
+  /** From prepareBody; default true (forward everything). */
+  clientWantsUsage?: boolean;
+  /** The route, when known; trackers also recognise event shapes without it. */
+  route?: string;
+}
+
+export interface StreamTracker {
+  /**
+   * Observe one parsed event. `forward: false` means: do not send this event's bytes to the
+   * client (only the injected usage-only chunk the client did not ask for). Since the parser
+   * reports parsed events, a forwarder that filters re-serialises forwarded events with
+   * `serializeSseEvent`; one that does not need filtering (forward is always true when
+   * clientWantsUsage is true) may pass upstream bytes through untouched.
+   */
+  onEvent(ev: SseEvent): { forward: boolean };
+  usage(): Usage;
+  /** Output text so far: content deltas and tool-call argument fragments, one line per choice/block. */
+  text(): string;
+  /** Saw the stream's proper end ([DONE], message_stop, response.completed). */
+  finished(): boolean;
+}
+
+export interface AdapterOptions {
+  /** Header carrying the provider credential for OpenAI-compatible APIs: Azure uses "api-key". */
+  authHeader?: 'authorization' | 'api-key';
+  /** Ask OpenAI-compatible upstreams for stream usage (stream_options.include_usage); default true. */
+  injectStreamUsage?: boolean;
+}
+
+export interface ProviderAdapter {
+  readonly family: ProviderFamily;
+  readonly routes: readonly RouteSpec[];
+  routeFor(method: string, path: string): RouteSpec | undefined;
+  /** Best route for a bare body (used by /v1/check, which has no route of its own). */
+  inferRoute(body: unknown): string;
+  normalize(input: NormalizeInput): NormalizedRequest;
+  buildUpstream(input: UpstreamInput): UpstreamRequest;
+  prepareBody(req: NormalizedRequest, body: Record<string, unknown>): PreparedBody;
+  usageFromBody(route: string, body: unknown): Usage;
+  createStreamTracker(opts?: StreamTrackerOptions): StreamTracker;
+  /** Output text of a non-streamed response, with paths so output redaction can rewrite it. */
+  responseTexts(route: string, body: unknown): TextSlot[];
+  errorBody(err: AigovError): unknown;
+  /** SSE text that ends a stream with an error the provider's SDK raises as an APIError. */
+  streamErrorEvent(err: AigovError): string;
+}
+
+export type { JsonPath };
+
+const defaults = new Map<ProviderFamily, ProviderAdapter>();
+
+/** The adapter for a family; adapters are stateless, so instances without options are shared. */
+export function getAdapter(family: ProviderFamily, options?: AdapterOptions): ProviderAdapter {
+  const create = family === 'anthropic' ? createAnthropicAdapter : createOpenAIAdapter;
+  if (options !== undefined && Object.keys(options).length > 0) return create(options);
+  const cached = defaults.get(family);
+  if (cached !== undefined) return cached;
+  const adapter = create({});
+  defaults.set(family, adapter);
+  return adapter;
+}
+
+/** Re-encode a parsed event (for forwarders that filter events; see StreamTracker.onEvent). */
+export function serializeSseEvent(ev: SseEvent): string {
+  let out = '';
+  if (ev.event !== null) out += `event: ${ev.event}\n`;
+  if (ev.id !== undefined) out += `id: ${ev.id}\n`;
+  for (const line of ev.data.split('\n')) out += `data: ${line}\n`;
+  return out + '\n';
+}

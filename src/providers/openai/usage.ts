@@ -1,0 +1,24 @@
+import { isPlainObject } from '../text-walk.js';
+import type { Usage } from '../types.js';
+import { UNKNOWN_USAGE, count, makeUsage } from '../usage-helpers.js';
+
+/**
+ * Usage from an OpenAI-style `usage` object, whichever API produced it: chat/completions
+ * (prompt_tokens/completion_tokens), responses (input_tokens/output_tokens), embeddings
+ * (prompt_tokens only: an embedding has no output, so its completion count is a known 0).
+ */
+export function usageFromObject(usage: unknown, route?: string): Usage {
+  if (!isPlainObject(usage)) return UNKNOWN_USAGE;
+  const prompt = count(usage['prompt_tokens']) ?? count(usage['input_tokens']);
+  let completion = count(usage['completion_tokens']) ?? count(usage['output_tokens']);
+  if (completion === null && prompt !== null && route === '/v1/embeddings') completion = 0;
+  return makeUsage(prompt, completion, count(usage['total_tokens']));
+}
+
+export function usageFromOpenAIBody(route: string, body: unknown): Usage {
+  if (!isPlainObject(body)) return UNKNOWN_USAGE;
+  if (isPlainObject(body['usage'])) return usageFromObject(body['usage'], route);
+  // A responses-API event or wrapper carries the response object one level down.
+  if (isPlainObject(body['response'])) return usageFromObject(body['response']['usage'], route);
+  return UNKNOWN_USAGE;
+}

@@ -1,0 +1,59 @@
+import type { UpstreamInput } from './adapter.js';
+
+/**
+ * Hop-by-hop and framing headers (meaningful only on the client connection, RFC 9110 §7.6.1),
+ * plus the body/encoding headers the proxy sets itself because it re-serialises the JSON body
+ * and must read the response.
+ */
+const DROPPED = new Set([
+  'connection',
+  'keep-alive',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+  'content-length',
+  'http2-settings',
+  'content-encoding',
+  'accept-encoding',
+  'content-type',
+  'expect',
+]);
+
+/** Caller credentials: the aigov key travels in any of these and must never reach the provider. */
+const CREDENTIALS = new Set(['authorization', 'x-api-key', 'api-key', 'cookie']);
+
+/** Join base URL and route without doubling /v1 (see the convention in adapter.ts). */
+export function joinUrl(baseUrl: string, route: string, search: string): string {
+  let base = baseUrl.replace(/\/+$/, '');
+  if (/\/v1$/i.test(base) && /^\/v1(\/|$)/.test(route)) base = base.slice(0, -3);
+  const path = route.startsWith('/') ? route : `/${route}`;
+  const query = search === '' || search === '?' ? '' : search.startsWith('?') ? search : `?${search}`;
+  return base + path + query;
+}
+
+/**
+ * The caller's headers minus hop-by-hop, credentials, x-aigov-* and anything the caller's
+ * Connection header names; then the fixed ones the proxy owns. Provider adapters add auth.
+ */
+export function forwardHeaders(input: UpstreamInput): Record<string, string> {
+  const incoming = input.incomingHeaders;
+  const named = new Set<string>();
+  const conn = incoming['connection'];
+  for (const v of Array.isArray(conn) ? conn : conn === undefined ? [] : [conn]) {
+    for (const token of v.split(',')) named.add(token.trim().toLowerCase());
+  }
+  const out: Record<string, string> = {};
+  for (const [rawName, value] of Object.entries(incoming)) {
+    if (value === undefined) continue;
+    const name = rawName.toLowerCase();
+    if (DROPPED.has(name) || CREDENTIALS.has(name) || named.has(name)) continue;
+    if (name.startsWith('proxy-') || name.startsWith('x-aigov-') || name.startsWith(':')) continue;
+    out[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  out['content-type'] = 'application/json';
+  out['accept-encoding'] = 'identity';
+  out['x-request-id'] = input.requestId;
+  return out;
+}
