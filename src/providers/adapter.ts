@@ -5,6 +5,7 @@
  *
  *   const adapter = getAdapter(providerConfig.family, { authHeader });
  *   const spec = adapter.routeFor('POST', '/v1/chat/completions');   // undefined -> 404
+ *   // only for spec.governed routes (GET /v1/models has no body: authenticate, then forward)
  *   const req = adapter.normalize({ route, provider, body });          // throws AigovError(invalid_request)
  *   ...decide on req (policies, limits)...
  *   const { body, clientWantsUsage } = adapter.prepareBody(req, redactedBody);
