@@ -5,9 +5,33 @@ import type { Detector, Finding } from './types.js';
 const OCTET = '(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
 const IPV4_RE = new RegExp(`(?<![\\d.])(?:${OCTET}\\.){3}${OCTET}(?!\\d|\\.\\d)`, 'g');
 
-// Candidate run of hex digits, colons and dots, then validated by node:net (handles `::` and
-// IPv4-mapped forms). The look-behind means a long hex run is tried once, not at every offset.
-const IPV6_CANDIDATE_RE = /(?<![0-9A-Fa-f:.])[0-9A-Fa-f:.]{2,45}(?![0-9A-Fa-f:])/g;
+function isV6Char(c: number): boolean {
+  return (c >= 48 && c <= 58) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102) || c === 46;
+}
+
+/**
+ * IPv6 candidates are the maximal runs of hex digits, colons and dots around each colon; a run is
+ * visited once, so this is linear, and prose without colons costs one indexOf.
+ */
+function findIPv6(text: string): Finding[] {
+  const found: Finding[] = [];
+  let colon = text.indexOf(':');
+  while (colon !== -1) {
+    let start = colon;
+    while (start > 0 && isV6Char(text.charCodeAt(start - 1))) start--;
+    let end = colon + 1;
+    while (end < text.length && isV6Char(text.charCodeAt(end))) end++;
+    while (end > start && text.charCodeAt(end - 1) === 46) end--; // sentence-ending dot
+    while (start < end && text.charCodeAt(start) === 46) start++;
+    if (end - start >= 2 && end - start <= 45 && plausibleIPv6(text.slice(start, end))) {
+      found.push({ start, end, type: 'IP_ADDRESS' });
+    }
+    let next = end;
+    while (next < text.length && isV6Char(text.charCodeAt(next))) next++;
+    colon = text.indexOf(':', Math.max(next, colon + 1));
+  }
+  return found;
+}
 
 function plausibleIPv6(candidate: string): boolean {
   let colons = 0;
@@ -27,16 +51,8 @@ export const ipAddress: Detector = {
   name: 'ip_address',
   find(text: string): Finding[] {
     const v4 = scanRegex(IPV4_RE, text, 'IP_ADDRESS');
-    const v6 = scanRegex(IPV6_CANDIDATE_RE, text, 'IP_ADDRESS', (m) => {
-      // Trailing sentence dot is not part of the address.
-      const raw = m[0].endsWith('.') ? m[0].slice(0, -1) : m[0];
-      return plausibleIPv6(raw);
-    });
-    if (v6.length === 0) return v4;
-    for (const f of v6) {
-      if (text.charCodeAt(f.end - 1) === 46) f.end--;
-    }
-    return mergeSorted(v4, v6);
+    const v6 = findIPv6(text);
+    return v6.length === 0 ? v4 : mergeSorted(v4, v6);
   },
 };
 

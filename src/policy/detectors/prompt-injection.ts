@@ -37,9 +37,79 @@ const PATTERNS = [
 
 const INJECTION_RE = new RegExp(PATTERNS.join('|'), 'gi');
 
+// A big case-insensitive alternation costs a few ns per character at every offset. Every match of
+// the patterns above contains a word starting with one of these prefixes, so the full regex only
+// runs in windows around those words.
+const ANCHOR_PREFIXES = [
+  'inst',
+  'prom',
+  'rule',
+  'dire',
+  'guid',
+  'mess',
+  'cont',
+  'cons',
+  'dan',
+  'anyt',
+  'unre',
+  'unfi',
+  'unce',
+  'jail',
+  'evil',
+  'rogu',
+  'amor',
+  'long',
+  'deve',
+  'igno',
+  'foll',
+  'disr',
+  'with',
+];
+
+// One small alternation of word starts is much cheaper to run over the whole text than the
+// full pattern set.
+const ANCHOR_RE = new RegExp(`\\b(?:${ANCHOR_PREFIXES.join('|')})`, 'gi');
+
+function isAsciiLetter(c: number): boolean {
+  return (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+}
+
+// Longest possible match is well under this many characters on either side of its anchor word.
+const WINDOW = 200;
+
+function anchorWindows(text: string): [number, number][] {
+  const windows: [number, number][] = [];
+  ANCHOR_RE.lastIndex = 0;
+  let m: RegExpExecArray | null;
+  while ((m = ANCHOR_RE.exec(text)) !== null) {
+    const start = Math.max(0, m.index - WINDOW);
+    const end = Math.min(text.length, m.index + WINDOW);
+    const last = windows[windows.length - 1];
+    if (last !== undefined && start <= last[1]) last[1] = Math.max(last[1], end);
+    else windows.push([start, end]);
+  }
+  return windows;
+}
+
 export const promptInjection: Detector = {
   name: 'prompt_injection',
   find(text: string): Finding[] {
-    return scanRegex(INJECTION_RE, text, 'PROMPT_INJECTION');
+    const found: Finding[] = [];
+    let covered = 0;
+    for (const [start, end] of anchorWindows(text)) {
+      const from = Math.max(start, covered);
+      const chunk = from === 0 && end === text.length ? text : text.slice(from, end);
+      for (const f of scanRegex(INJECTION_RE, chunk, 'PROMPT_INJECTION')) {
+        // \b at a window edge could see a word start that is not one in the full text.
+        if (f.start === 0 && from > 0 && isWordChar(text.charCodeAt(from - 1))) continue;
+        found.push({ start: f.start + from, end: f.end + from, type: f.type });
+        covered = f.end + from;
+      }
+    }
+    return found;
   },
 };
+
+function isWordChar(c: number): boolean {
+  return isAsciiLetter(c) || (c >= 48 && c <= 57) || c === 95;
+}
