@@ -131,6 +131,7 @@ export async function openPglite(dir: string | null): Promise<Db> {
     // One connection, one process (guarded by the lock file): the lock is implicit.
     withAdvisoryLock: (_lockId, fn) => fn(db),
     async close(): Promise<void> {
+      if (pg.closed) return;
       await pg.close();
       unlock();
     },
