@@ -11,6 +11,9 @@ import { requestIdFor } from './routes/request-id.js';
 import { sendError } from './routes/render-error.js';
 import { registerHealthRoutes, type ReadinessCheck } from './routes/health.js';
 import { registerEvaluateRoute } from './routes/evaluate.js';
+import { registerCheckRoute } from './routes/check.js';
+import { registerProviderRoutes } from './routes/provider-routes.js';
+import { registerJsonBody } from './routes/json-body.js';
 import type { ProviderFamily } from './providers/types.js';
 
 export interface BuildAppOptions {
@@ -81,7 +84,10 @@ export async function buildApp(services: Services, options: BuildAppOptions = {}
     return sendError(reply, err, familyForPath(path));
   });
 
+  registerJsonBody(app);
   registerHealthRoutes(app, services, options.readinessChecks ?? []);
   registerEvaluateRoute(app, services);
+  registerCheckRoute(app, services);
+  registerProviderRoutes(app, services);
   return app;
 }

@@ -56,10 +56,18 @@ export async function startServer(
   logger.info({ url, db: services.db.kind }, 'aigov listening');
   await ensureDevKey(services, url, options.out ?? process.stdout);
 
+  const onHangup = (): void => {
+    void services.policies.reload().then((ok) => {
+      if (ok) logger.info({ version: services.policies.getStatus().version }, 'policies reloaded (SIGHUP)');
+    });
+  };
+  process.on('SIGHUP', onHangup);
+
   let closing: Promise<void> | null = null;
   const shutdown = (reason: string): Promise<void> => {
     closing ??= (async () => {
       logger.info({ reason }, 'shutting down: draining in-flight requests');
+      process.off('SIGHUP', onHangup);
       const deadline = config.server.shutdown_timeout;
       const started = Date.now();
       await Promise.race([app.close(), new Promise((r) => setTimeout(r, deadline).unref())]);

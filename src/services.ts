@@ -6,6 +6,16 @@ import { KeyVerifier, LastUsedTracker } from './auth/verifier.js';
 import { AuditWriter } from './audit/writer.js';
 import { PostgresAuditSink } from './audit/postgres-sink.js';
 import type { Logger } from './logger.js';
+import { PolicyHolder } from './policy/holder.js';
+import type { Decision } from './policy/index.js';
+import { ProviderRegistry } from './providers/registry.js';
+import { DEFAULT_PRICING, priceFor, type PricingTable } from './providers/pricing.js';
+import type { NormalizedRequest } from './providers/types.js';
+import { Limiter } from './limits/limiter.js';
+import { MemoryLimitStore } from './limits/memory-store.js';
+import { RedisLimitStore } from './limits/redis-store.js';
+import type { LimitStore } from './limits/types.js';
+import type { AuditRow } from './audit/row.js';
 
 /** Everything the HTTP app needs, built once from config. Tests build it with their own config. */
 export interface Services {
@@ -16,6 +26,14 @@ export interface Services {
   verifier: KeyVerifier;
   lastUsed: LastUsedTracker;
   audit: AuditWriter;
+  policies: PolicyHolder;
+  providers: ProviderRegistry;
+  limiter: Limiter;
+  limitStore: LimitStore;
+  pricing: PricingTable;
+  /** What of the prompt the audit row keeps (audit.content). */
+  auditContent(norm: NormalizedRequest, decision: Decision | null): string | null;
+  metrics?: { observeCall(row: AuditRow): void };
   /** Stops timers and flushes; does not close the db (the owner of `db` does). */
   stop(deadlineMs: number): Promise<void>;
 }
@@ -24,6 +42,15 @@ export interface CreateServicesOptions {
   /** Use this database instead of opening one from config (tests share one PGlite). */
   db?: Db;
   migrate?: boolean;
+  /** Environment for provider credentials (tests pass their own). */
+  env?: Record<string, string | undefined>;
+}
+
+/** Config prices first (they override a built-in entry with the same pattern), then built-ins. */
+export function pricingTable(config: Config): PricingTable {
+  const own = config.pricing.map((p) => ({ model: p.model, input: p.input_per_1m, output: p.output_per_1m }));
+  const patterns = new Set(own.map((p) => p.model.toLowerCase()));
+  return [...own, ...DEFAULT_PRICING.filter((p) => !patterns.has(p.model.toLowerCase()))];
 }
 
 export async function createServices(
@@ -55,8 +82,51 @@ export async function createServices(
     flushIntervalMs: config.audit.flush_interval,
     queueMax: config.audit.queue_max,
     onFull: config.audit.on_full,
-    onError: (err) => logger.error({ err }, 'audit flush failed; rows kept and retried'),
+    // Only the message: a database error carries the statement parameters, i.e. prompt content.
+    onError: (err) =>
+      logger.error({ error: (err as Error).message }, 'audit flush failed; rows kept and retried'),
   });
+  const policies = await PolicyHolder.load(config.policies.path, (err) =>
+    logger.error(
+      { err: (err as Error).message },
+      'policy reload refused; the last good policy set stays active',
+    ),
+  );
+  if (config.policies.watch) policies.watch();
+  const providers = new ProviderRegistry(config.providers, options.env ?? process.env);
+  const pricing = pricingTable(config);
+  let limitStore: LimitStore;
+  if (config.redis.url) {
+    const redis = new RedisLimitStore({
+      url: config.redis.url,
+      commandTimeoutMs: config.redis.command_timeout,
+    });
+    await redis.waitUntilReady().catch((err: unknown) => {
+      // Start anyway: the limiter's fail mode decides what requests get until Redis answers.
+      logger.error({ err: (err as Error).message }, 'Redis not reachable at start-up');
+    });
+    limitStore = redis;
+  } else {
+    limitStore = new MemoryLimitStore();
+  }
+  const limiter = new Limiter({
+    store: limitStore,
+    defaultFailMode: config.limits.fail_mode,
+    expectedReplicas: config.limits.expected_replicas,
+    defaultOutputTokens: config.limits.default_output_tokens,
+    estimateCost: (req, promptTokens, outputTokens) => {
+      const price = priceFor(req.model, pricing);
+      return price ? (promptTokens * price.input + outputTokens * price.output) / 1_000_000 : null;
+    },
+    onStateChange: (state, err) =>
+      state === 'ok'
+        ? logger.info('limit store reachable again')
+        : logger.error(
+            { err: (err as Error | undefined)?.message },
+            'limit store unreachable; applying fail mode',
+          ),
+  });
+  const contentMode = config.audit.content;
   audit.start();
   lastUsed.start();
   return {
@@ -67,10 +137,23 @@ export async function createServices(
     verifier,
     lastUsed,
     audit,
+    policies,
+    providers,
+    limiter,
+    limitStore,
+    pricing,
+    auditContent(norm, decision) {
+      if (contentMode === 'none') return null;
+      if (contentMode === 'full') return norm.prompt;
+      return decision?.redactedPrompt ?? norm.prompt;
+    },
     async stop(deadlineMs: number) {
+      policies.close();
       const left = await audit.stop(deadlineMs);
       if (left > 0) logger.error({ rows: left }, 'audit rows could not be written before shutdown');
       await lastUsed.stop();
+      await limiter.close();
+      await providers.close();
     },
   };
 }

@@ -37,6 +37,28 @@ export function registerHealthRoutes(
             return { ok: services.audit.accepting(), detail: `queued=${s.queued} dropped=${s.dropped}` };
           },
         },
+        {
+          name: 'policies',
+          check: async () => {
+            const st = services.policies.getStatus();
+            return {
+              ok: true,
+              detail: `version=${st.version} rules=${st.ruleCount}${st.lastError ? ' last_reload=refused' : ''}`,
+            };
+          },
+        },
+        {
+          name: 'limits',
+          check: async () => {
+            const state = services.limiter.state();
+            const store = services.config.redis.url ? 'redis' : 'memory';
+            // Degraded + fail-closed means governed requests are being refused: not ready.
+            return {
+              ok: state === 'ok' || services.config.limits.fail_mode === 'open',
+              detail: `${store} ${state}`,
+            };
+          },
+        },
         ...checks,
       ].map(async (c) => {
         try {

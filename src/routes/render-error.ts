@@ -1,5 +1,6 @@
 import type { FastifyReply } from 'fastify';
-import { AigovError, anthropicErrorBody, openAIErrorBody } from '../errors.js';
+import type { AigovError} from '../errors.js';
+import { anthropicErrorBody, openAIErrorBody } from '../errors.js';
 import type { ProviderFamily } from '../providers/types.js';
 
 /** Renders a catalogue error in the shape the caller's SDK parses (OpenAI by default). */

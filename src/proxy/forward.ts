@@ -1,0 +1,103 @@
+import type { Dispatcher } from 'undici';
+import { AigovError } from '../errors.js';
+import type { ProviderRegistry, ProviderRuntime } from '../providers/registry.js';
+import { isConnectError, upstreamError } from './upstream-errors.js';
+
+export interface UpstreamCall {
+  provider: ProviderRuntime;
+  response: Dispatcher.ResponseData;
+  /** performance.now() when the request was sent and when response headers arrived. */
+  sentAt: number;
+  headersAt: number;
+}
+
+export interface SendInput {
+  primary: ProviderRuntime;
+  registry: ProviderRegistry;
+  method: 'GET' | 'POST';
+  route: string;
+  search: string;
+  incomingHeaders: Record<string, string | string[] | undefined>;
+  requestId: string;
+  body: Buffer | string | null;
+  signal: AbortSignal;
+}
+
+function retryableStatus(status: number): boolean {
+  return status === 429 || status >= 500;
+}
+
+/**
+ * Sends to the provider, then to its configured fallbacks in order when the failure happened
+ * before any byte of the answer: a connect error, a 429 or a 5xx. The caller's credentials never
+ * leave: the adapter builds headers from scratch with the provider's own credential.
+ */
+export async function sendUpstream(input: SendInput): Promise<UpstreamCall> {
+  const chain = [
+    input.primary,
+    ...input.primary.fallbacks.flatMap((n) => input.registry.get(n) ?? []),
+  ].filter((p) => p.family === input.primary.family);
+  let lastError: unknown = null;
+  for (let i = 0; i < chain.length; i++) {
+    const provider = chain[i]!;
+    const isLast = i === chain.length - 1;
+    if (provider.credential === null && provider.credentialEnv !== null) {
+      lastError = new AigovError('provider_not_configured', {
+        message: `Provider ${provider.name} has no credential: set ${provider.credentialEnv}`,
+      });
+      continue;
+    }
+    const { url, headers } = provider.adapter.buildUpstream({
+      baseUrl: provider.baseUrl,
+      route: input.route,
+      search: input.search,
+      incomingHeaders: input.incomingHeaders,
+      credential: provider.credential,
+      requestId: input.requestId,
+    });
+    const target = new URL(url);
+    const sentAt = performance.now();
+    try {
+      const response = await provider.pool.request({
+        method: input.method,
+        path: target.pathname + target.search,
+        headers,
+        body: input.body,
+        signal: input.signal,
+        headersTimeout: provider.timeouts.firstByte,
+        bodyTimeout: provider.timeouts.idle,
+      });
+      if (!isLast && retryableStatus(response.statusCode)) {
+        await response.body.dump().catch(() => {});
+        lastError = new AigovError('upstream_error', {
+          message: `Provider ${provider.name} returned ${response.statusCode}`,
+        });
+        continue;
+      }
+      return { provider, response, sentAt, headersAt: performance.now() };
+    } catch (err) {
+      if (input.signal.aborted) throw err;
+      lastError = err instanceof AigovError ? err : upstreamError(provider.name, err);
+      if (isLast || !isConnectError(err)) throw lastError;
+    }
+  }
+  throw lastError instanceof AigovError
+    ? lastError
+    : new AigovError('provider_not_configured', { message: 'No usable provider' });
+}
+
+/** Reads a whole (non-streamed) response body, bounded so a runaway upstream cannot exhaust memory. */
+export async function readBody(body: Dispatcher.ResponseData['body'], maxBytes: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    const buf = chunk as Buffer;
+    size += buf.length;
+    if (size > maxBytes) {
+      body.destroy();
+      throw new AigovError('upstream_error', { message: `Provider response larger than ${maxBytes} bytes` });
+    }
+    chunks.push(buf);
+  }
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+}

@@ -1,0 +1,119 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { AigovError, isAigovError } from '../errors.js';
+import { evaluate, applyRedactions } from '../policy/index.js';
+import type { Services } from '../services.js';
+import { authenticate } from './authenticate.js';
+import { keyAllowsModel } from '../auth/model-access.js';
+import { baseRow, elapsedMs } from '../audit/record.js';
+import { sendError } from './render-error.js';
+
+/** The envelope /v1/check adds to a provider body; everything else is the provider request itself. */
+const checkEnvelope = z.object({
+  provider: z.string().min(1).max(64).optional(),
+  metadata: z.record(z.string(), z.string().max(1024)).optional(),
+  route: z.string().startsWith('/v1/').max(128).optional(),
+});
+
+/**
+ * POST /v1/check: the decision the proxy would take, without forwarding or consuming budgets.
+ * Always answers in OpenAI's error shape for refusals of the check itself (bad key, bad body).
+ */
+export function registerCheckRoute(app: FastifyInstance, services: Services): void {
+  app.post('/v1/check', async (request, reply) => {
+    const row = baseRow(request, '/v1/check', null);
+    try {
+      const key = await authenticate(services.verifier, request);
+      row.keyId = key.id;
+      row.owner = key.owner;
+      row.team = key.team;
+      const body = request.body;
+      if (typeof body !== 'object' || body === null || Array.isArray(body))
+        throw new AigovError('invalid_request', {
+          message: 'Body must be a JSON object (a provider request body)',
+        });
+      const envelope = checkEnvelope.safeParse(body);
+      if (!envelope.success)
+        throw new AigovError('invalid_request', {
+          message: `Invalid /v1/check envelope: ${envelope.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+          details: envelope.error.issues,
+        });
+      const { provider: providerName, metadata, route: explicitRoute } = envelope.data;
+      const { provider: _p, metadata: _m, route: _r, ...providerBody } = body as Record<string, unknown>;
+      const model = typeof providerBody.model === 'string' ? providerBody.model : null;
+      const provider = services.providers.forCheck(providerName, model);
+      if (!provider)
+        throw new AigovError('invalid_request', { message: `Unknown provider "${providerName ?? ''}"` });
+      const route = explicitRoute ?? provider.adapter.inferRoute(providerBody);
+      if (!provider.adapter.routeFor('POST', route))
+        throw new AigovError('invalid_request', {
+          message: `Provider ${provider.name} has no route ${route}`,
+        });
+      const norm = provider.adapter.normalize({
+        route,
+        provider: provider.name,
+        body: providerBody,
+        metadata,
+      });
+      row.provider = provider.name;
+      row.model = norm.model;
+      row.stream = norm.stream;
+
+      const set = services.policies.current();
+      const decision = evaluate(set, norm, key);
+      const modelAllowed = keyAllowsModel(key, norm.model);
+      const limits = await services.limiter.peek(set.limitRules, norm, key);
+      const reasons = decision.reasons.map((r) => ({
+        policy: r.policy,
+        action: r.action,
+        message: r.message,
+      }));
+      let outcome: 'allow' | 'block' | 'redact' = decision.decision;
+      if (!modelAllowed) {
+        outcome = 'block';
+        reasons.unshift({
+          policy: 'model_not_allowed',
+          action: 'block',
+          message: `This key may not use model ${norm.model ?? '(none)'}`,
+        });
+      }
+      if (!limits.allowed) {
+        outcome = 'block';
+        reasons.push({ policy: limits.rule.id, action: 'block', message: limits.error.message });
+      }
+      row.decision = outcome;
+      row.policyIds = [...decision.matchedPolicyIds, ...(limits.allowed ? [] : [limits.rule.id])];
+      row.riskScore = decision.riskScore;
+      row.reasons = reasons.length ? reasons : null;
+      row.latencyMs = elapsedMs(reply);
+      return {
+        allowed: outcome !== 'block',
+        decision: outcome,
+        risk_score: decision.riskScore,
+        reasons,
+        monitor: decision.monitor.map((r) => ({ policy: r.policy, action: r.action, message: r.message })),
+        request_id: request.id,
+        policy_version: set.version,
+        provider: provider.name,
+        route,
+        limits: {
+          allowed: limits.allowed,
+          applied: limits.applied,
+          ...(limits.allowed ? {} : { rule: limits.rule.id, retry_after_s: limits.retryAfterSeconds }),
+        },
+        ...(decision.decision === 'redact'
+          ? { redacted: applyRedactions(providerBody, decision.redactions) }
+          : {}),
+      };
+    } catch (err) {
+      if (!isAigovError(err)) throw err;
+      row.decision = 'block';
+      row.statusCode = err.status;
+      row.error = err.code;
+      row.latencyMs = elapsedMs(reply);
+      return sendError(reply, err);
+    } finally {
+      services.audit.enqueue(row);
+    }
+  });
+}
