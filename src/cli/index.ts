@@ -5,6 +5,7 @@ import { openDb } from '../db/client.js';
 import { migrate } from '../db/migrate.js';
 import { main as serve } from '../main.js';
 import { registerKeyCommands } from './keys.js';
+import { registerPolicyCommands } from './policies.js';
 import { CommandError, UsageError } from './usage-error.js';
 
 export function buildProgram(): Command {
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
     });
 
   registerKeyCommands(program);
+  registerPolicyCommands(program);
   for (const cmd of program.commands) cmd.exitOverride().configureOutput({ outputError: () => {} });
   for (const cmd of program.commands.flatMap((c) => c.commands))
     cmd.exitOverride().configureOutput({ outputError: () => {} });
