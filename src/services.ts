@@ -12,10 +12,11 @@ import { ProviderRegistry } from './providers/registry.js';
 import { DEFAULT_PRICING, priceFor, type PricingTable } from './providers/pricing.js';
 import type { NormalizedRequest } from './providers/types.js';
 import { Limiter } from './limits/limiter.js';
+import { Throttle } from './limits/throttle.js';
 import { MemoryLimitStore } from './limits/memory-store.js';
 import { RedisLimitStore } from './limits/redis-store.js';
 import type { LimitStore } from './limits/types.js';
-import type { AuditRow } from './audit/row.js';
+import { AigovMetrics } from './metrics/metrics.js';
 
 /** Everything the HTTP app needs, built once from config. Tests build it with their own config. */
 export interface Services {
@@ -31,9 +32,12 @@ export interface Services {
   limiter: Limiter;
   limitStore: LimitStore;
   pricing: PricingTable;
+  /** /v1/check and /api/evaluate answer from memory; these keep one caller from using them as a free oracle. */
+  checkThrottles: { perKey: Throttle; perIp: Throttle };
   /** What of the prompt the audit row keeps (audit.content). */
   auditContent(norm: NormalizedRequest, decision: Decision | null): string | null;
-  metrics?: { observeCall(row: AuditRow): void };
+  /** Prometheus registry; the pipeline calls metrics.observeCall(row) for every proxied call. */
+  metrics: AigovMetrics;
   /** Stops timers and flushes; does not close the db (the owner of `db` does). */
   stop(deadlineMs: number): Promise<void>;
 }
@@ -76,6 +80,7 @@ export async function createServices(
     negativeTtlMs: config.auth.negative_cache_ttl,
     max: config.auth.cache_max,
     onVerified: (id) => lastUsed.mark(id),
+    failureThrottle: new Throttle({ limit: config.limits.auth_failures_per_ip_per_minute, windowMs: 60_000 }),
   });
   const audit = new AuditWriter(new PostgresAuditSink(db), {
     batchSize: config.audit.batch_size,
@@ -126,6 +131,10 @@ export async function createServices(
             'limit store unreachable; applying fail mode',
           ),
   });
+  const metrics = new AigovMetrics(
+    { audit, limiter, policies },
+    { version: process.env.npm_package_version ?? '0.1.0' },
+  );
   const contentMode = config.audit.content;
   audit.start();
   lastUsed.start();
@@ -142,6 +151,11 @@ export async function createServices(
     limiter,
     limitStore,
     pricing,
+    metrics,
+    checkThrottles: {
+      perKey: new Throttle({ limit: config.limits.check_per_key_per_minute, windowMs: 60_000 }),
+      perIp: new Throttle({ limit: config.limits.check_per_ip_per_minute, windowMs: 60_000 }),
+    },
     auditContent(norm, decision) {
       if (contentMode === 'none') return null;
       if (contentMode === 'full') return norm.prompt;

@@ -4,6 +4,7 @@ import type { KeyIdentity } from './identity.js';
 import { parseKey } from './key-format.js';
 import { verifySecret } from './hashing.js';
 import { identityOf, type StoredKey } from './key-store.js';
+import type { Throttle } from '../limits/throttle.js';
 
 export type AuthFailure = 'invalid_api_key' | 'key_expired' | 'key_revoked';
 export type VerifyResult =
@@ -17,6 +18,8 @@ export interface KeyVerifierOptions {
   max: number;
   onVerified?: (id: string) => void;
   now?: () => number;
+  /** Failed attempts per client IP; over the limit, that IP is refused before any verification. */
+  failureThrottle?: Throttle;
 }
 
 interface Verified {
@@ -41,7 +44,10 @@ export class KeyVerifier {
   private readonly inflight = new Map<string, Promise<Outcome>>();
   private readonly now: () => number;
 
+  readonly failureThrottle: Throttle | undefined;
+
   constructor(private readonly options: KeyVerifierOptions) {
+    this.failureThrottle = options.failureThrottle;
     this.now = options.now ?? Date.now;
     // ttlResolution 0: read the clock on every check (cheap) instead of arming a timer per read.
     const perf = { now: this.now };

@@ -110,8 +110,27 @@ export const configSchema = z
         queue_max: z.number().int().positive().default(100_000),
         /** What of the prompt the audit row keeps. */
         content: z.enum(['none', 'redacted', 'full']).default('none'),
-        /** When the queue is full: refuse governed requests (503) or serve and count dropped rows. */
+        /** When the queue or spool is full: refuse governed requests (503) or serve and count dropped rows. */
         on_full: z.enum(['reject', 'drop']).default('reject'),
+        /** batched: a crash loses at most one flush interval of rows; sync: rows are fsynced before the answer. */
+        durability: z.enum(['batched', 'sync']).default('batched'),
+        /** This process's hash chain; null = AIGOV_REPLICA_ID or the host name. */
+        replica_id: z
+          .string()
+          .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/, 'letters, digits and . _ : - (at most 128)')
+          .nullable()
+          .default(null),
+        /** Signs checkpoints and retention anchors (HMAC-SHA256); keep it out of the database's reach. */
+        hmac_key: z.string().min(32, 'must be at least 32 characters').nullable().default(null),
+        checkpoint_rows: z.number().int().positive().default(10_000),
+        checkpoint_interval: duration.default(60_000),
+        /** Where rows wait, fsynced, while Postgres is unreachable (one sub-folder per replica). */
+        spool_dir: z.string().min(1).default('./data/spool'),
+        spool_max_bytes: z
+          .number()
+          .int()
+          .positive()
+          .default(1024 * 1024 * 1024),
       })
       .strict()
       .prefault({}),
@@ -127,6 +146,11 @@ export const configSchema = z
         fail_mode: z.enum(['open', 'closed']).default('closed'),
         expected_replicas: z.number().int().positive().default(1),
         default_output_tokens: z.number().int().positive().default(1024),
+        /** Per replica: how often one key / one client IP may call /v1/check and /api/evaluate. */
+        check_per_key_per_minute: z.number().int().positive().default(600),
+        check_per_ip_per_minute: z.number().int().positive().default(1200),
+        /** Per replica: failed authentications one client IP may make before it is refused for the minute. */
+        auth_failures_per_ip_per_minute: z.number().int().positive().default(30),
       })
       .strict()
       .prefault({}),

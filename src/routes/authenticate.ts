@@ -4,11 +4,20 @@ import { extractApiKey } from '../auth/extract.js';
 import type { KeyIdentity } from '../auth/identity.js';
 import type { KeyVerifier } from '../auth/verifier.js';
 
-/** Resolves the caller's identity or throws the catalogue's 401. */
+/**
+ * Resolves the caller's identity or throws the catalogue's 401. A client IP that keeps failing is
+ * refused with 429 before any lookup, so key guessing costs the guesser, not the proxy.
+ */
 export async function authenticate(verifier: KeyVerifier, request: FastifyRequest): Promise<KeyIdentity> {
+  const throttle = verifier.failureThrottle;
+  if (throttle) {
+    const wait = throttle.blocked(request.ip);
+    if (wait > 0) throw new AigovError('auth_throttled', { retryAfter: wait });
+  }
   const raw = extractApiKey(request.headers);
-  if (!raw) throw new AigovError('invalid_api_key', { message: 'Missing aigov API key' });
-  const result = await verifier.verify(raw);
-  if (!result.ok) throw new AigovError(result.code);
-  return result.identity;
+  const result = raw ? await verifier.verify(raw) : null;
+  if (result?.ok) return result.identity;
+  throttle?.hit(request.ip);
+  if (!result) throw new AigovError('invalid_api_key', { message: 'Missing aigov API key' });
+  throw new AigovError(result.code);
 }

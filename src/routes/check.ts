@@ -4,6 +4,7 @@ import { AigovError, isAigovError } from '../errors.js';
 import { evaluate, applyRedactions } from '../policy/index.js';
 import type { Services } from '../services.js';
 import { authenticate } from './authenticate.js';
+import { throttleByIp, throttleByKey } from './check-throttle.js';
 import { keyAllowsModel } from '../auth/model-access.js';
 import { baseRow, elapsedMs } from '../audit/record.js';
 import { sendError } from './render-error.js';
@@ -23,7 +24,9 @@ export function registerCheckRoute(app: FastifyInstance, services: Services): vo
   app.post('/v1/check', async (request, reply) => {
     const row = baseRow(request, '/v1/check', null);
     try {
+      throttleByIp(services, request);
       const key = await authenticate(services.verifier, request);
+      throttleByKey(services, key.id);
       row.keyId = key.id;
       row.owner = key.owner;
       row.team = key.team;

@@ -2,13 +2,16 @@ import type { FastifyInstance } from 'fastify';
 import { isAigovError, openAIErrorBody } from '../errors.js';
 import type { Services } from '../services.js';
 import { authenticate } from './authenticate.js';
+import { throttleByIp, throttleByKey } from './check-throttle.js';
 import { baseRow, elapsedMs } from '../audit/record.js';
 
 /** POST /api/evaluate: is the presented key valid, and whose is it. Every call leaves an audit row. */
 export function registerEvaluateRoute(app: FastifyInstance, services: Services): void {
   app.post('/api/evaluate', async (request, reply) => {
     try {
+      throttleByIp(services, request);
       const key = await authenticate(services.verifier, request);
+      throttleByKey(services, key.id);
       const row = baseRow(request, '/api/evaluate', key);
       row.latencyMs = elapsedMs(reply);
       services.audit.enqueue(row);
@@ -32,6 +35,7 @@ export function registerEvaluateRoute(app: FastifyInstance, services: Services):
       row.error = err.code;
       row.latencyMs = elapsedMs(reply);
       services.audit.enqueue(row);
+      if (err.retryAfter !== undefined) reply.header('retry-after', String(err.retryAfter));
       return reply.code(err.status).send({ valid: false, ...openAIErrorBody(err) });
     }
   });
