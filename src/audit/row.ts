@@ -60,6 +60,17 @@ export const AUDIT_COLUMNS = [
   'content',
 ] as const;
 
+/** Chain columns, written after AUDIT_COLUMNS (migration 002). */
+export const CHAIN_COLUMNS = ['replica_id', 'seq', 'prev_hash', 'row_hash'] as const;
+
+/** A row with its place in its replica's hash chain. */
+export interface ChainLink {
+  replicaId: string;
+  seq: number;
+  prevHash: string;
+  rowHash: string;
+}
+
 export function rowValues(r: AuditRow): unknown[] {
   return [
     r.requestId,
@@ -82,7 +93,8 @@ export function rowValues(r: AuditRow): unknown[] {
     r.promptTokens,
     r.completionTokens,
     r.totalTokens,
-    r.costUsd,
+    // Sent as the exact decimal that is hashed, so Postgres never rounds it differently.
+    r.costUsd === null ? null : r.costUsd.toFixed(8),
     r.stream,
     r.aborted,
     r.degraded,
@@ -90,4 +102,87 @@ export function rowValues(r: AuditRow): unknown[] {
     r.error,
     r.content,
   ];
+}
+
+const INT4_MAX = 2_147_483_647;
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/** Strings Postgres would refuse (NUL) or alter (lone surrogates) are fixed before hashing. */
+function text(v: unknown): string {
+  // eslint-disable-next-line no-control-regex
+  return String(v)
+    .replace(/\u0000/g, '')
+    .replace(LONE_SURROGATE, '\ufffd');
+}
+
+function optText(v: string | null | undefined): string | null {
+  return v === null || v === undefined ? null : text(v);
+}
+
+function optReal(v: number | null | undefined): number | null {
+  return typeof v === 'number' && Number.isFinite(v) ? Math.fround(v) : null;
+}
+
+function optInt(v: number | null | undefined): number | null {
+  if (typeof v !== 'number' || !Number.isFinite(v)) return null;
+  const n = Math.round(v);
+  return Math.abs(n) <= INT4_MAX ? n : null;
+}
+
+function json(v: unknown): unknown {
+  if (typeof v === 'string') return text(v);
+  if (Array.isArray(v)) return v.map((x) => (x === undefined ? null : json(x)));
+  if (v !== null && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v as Record<string, unknown>))
+      if (x !== undefined) out[text(k)] = json(x);
+    return out;
+  }
+  return v;
+}
+
+/**
+ * The row exactly as Postgres will store it: a row that the database would reject (NUL bytes,
+ * out-of-range numbers) would block its batch forever, and one it would silently alter (lone
+ * surrogates, float4 rounding, numeric scale) would no longer match its own hash.
+ */
+export function sanitizeRow(r: AuditRow): AuditRow {
+  const created =
+    r.createdAt instanceof Date && !Number.isNaN(r.createdAt.getTime()) ? r.createdAt : new Date();
+  const cost =
+    typeof r.costUsd === 'number' && Number.isFinite(r.costUsd) && Math.abs(r.costUsd) < 1e6
+      ? r.costUsd
+      : null;
+  return {
+    requestId: text(r.requestId),
+    createdAt: created,
+    keyId: optText(r.keyId),
+    owner: optText(r.owner),
+    team: optText(r.team),
+    method: text(r.method),
+    route: text(r.route),
+    provider: optText(r.provider),
+    model: optText(r.model),
+    decision: r.decision,
+    policyIds: (r.policyIds ?? []).map(text),
+    reasons:
+      r.reasons === null || r.reasons === undefined
+        ? null
+        : json(JSON.parse(JSON.stringify(r.reasons) ?? 'null')),
+    riskScore: optReal(r.riskScore),
+    statusCode: optInt(r.statusCode) ?? 0,
+    latencyMs: optReal(r.latencyMs),
+    upstreamMs: optReal(r.upstreamMs),
+    overheadMs: optReal(r.overheadMs),
+    promptTokens: optInt(r.promptTokens),
+    completionTokens: optInt(r.completionTokens),
+    totalTokens: optInt(r.totalTokens),
+    costUsd: cost === null ? null : Number(cost.toFixed(8)),
+    stream: Boolean(r.stream),
+    aborted: Boolean(r.aborted),
+    degraded: Boolean(r.degraded),
+    clientIp: optText(r.clientIp),
+    error: optText(r.error),
+    content: optText(r.content),
+  };
 }

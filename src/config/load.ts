@@ -63,6 +63,12 @@ const ENV_FIELDS: readonly { env: string; path: string[]; kind: 'string' | 'int'
   { env: 'TLS_KEY', path: ['server', 'tls_key'], kind: 'string' },
   { env: 'AIGOV_CORS_ORIGINS', path: ['server', 'cors_origins'], kind: 'list' },
   { env: 'AIGOV_AUDIT_CONTENT', path: ['audit', 'content'], kind: 'string' },
+  { env: 'AIGOV_AUDIT_ON_FULL', path: ['audit', 'on_full'], kind: 'string' },
+  { env: 'AIGOV_AUDIT_DURABILITY', path: ['audit', 'durability'], kind: 'string' },
+  { env: 'AIGOV_REPLICA_ID', path: ['audit', 'replica_id'], kind: 'string' },
+  { env: 'AIGOV_AUDIT_HMAC_KEY', path: ['audit', 'hmac_key'], kind: 'string' },
+  { env: 'AIGOV_AUDIT_SPOOL_DIR', path: ['audit', 'spool_dir'], kind: 'string' },
+  { env: 'AIGOV_AUDIT_SPOOL_MAX_BYTES', path: ['audit', 'spool_max_bytes'], kind: 'int' },
 ];
 
 /** Base URL variables of DESIGN.md apply to the provider of that name. */

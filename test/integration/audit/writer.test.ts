@@ -7,7 +7,8 @@ import { allDbs } from '../../support/db.js';
 function row(i: number): AuditRow {
   return {
     requestId: `req-${i}`,
-    createdAt: new Date(),
+    // Fixed per i: a retried row is the same row, not a new request reusing the id.
+    createdAt: new Date(1_700_000_000_000 + i),
     keyId: 'k',
     owner: 'o@example.com',
     team: 't',
@@ -70,6 +71,29 @@ t.test('a retried batch never duplicates rows', async (t) => {
     await sink.write([row(1), row(2), row(3)]);
     const [count] = await tdb.db.query<{ n: number }>('SELECT count(*)::int AS n FROM usage_logs');
     t.equal(Number(count!.n), 3, tdb.kind);
+  }
+});
+
+t.test('a request id reused by another request keeps both rows (the second one suffixed)', async (t) => {
+  for (const tdb of await allDbs()) {
+    t.teardown(tdb.cleanup);
+    const sink = new PostgresAuditSink(tdb.db, { replicaId: 'r1' });
+    await sink.write([row(1)]);
+    const other = { ...row(1), owner: 'someone-else@example.com' };
+    await sink.write([other, row(2)]);
+    await sink.write([other]);
+    const rows = await tdb.db.query<{ request_id: string; owner: string; seq: string }>(
+      'SELECT request_id, owner, seq::text AS seq FROM usage_logs ORDER BY seq',
+    );
+    t.equal(rows.length, 3, `${tdb.kind}: nothing lost, nothing doubled`);
+    t.equal(rows[0]!.request_id, 'req-1');
+    t.match(rows[1]!.request_id, /^req-1~[0-9a-f]{12}$/);
+    t.equal(rows[1]!.owner, 'someone-else@example.com');
+    t.same(
+      rows.map((r) => r.seq),
+      ['1', '2', '3'],
+      'the chain stays dense',
+    );
   }
 });
 
