@@ -119,6 +119,7 @@ export async function createServices(
     defaultFailMode: config.limits.fail_mode,
     expectedReplicas: config.limits.expected_replicas,
     defaultOutputTokens: config.limits.default_output_tokens,
+    storeTimeoutMs: config.limits.store_timeout,
     estimateCost: (req, promptTokens, outputTokens) => {
       const price = priceFor(req.model, pricing);
       return price ? (promptTokens * price.input + outputTokens * price.output) / 1_000_000 : null;

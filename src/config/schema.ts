@@ -146,6 +146,8 @@ export const configSchema = z
         fail_mode: z.enum(['open', 'closed']).default('closed'),
         expected_replicas: z.number().int().positive().default(1),
         default_output_tokens: z.number().int().positive().default(1024),
+        /** Upper bound on one limit-store call (Redis round trip included) before the fail mode applies. */
+        store_timeout: duration.default(250),
         /** Per replica: how often one key / one client IP may call /v1/check and /api/evaluate. */
         check_per_key_per_minute: z.number().int().positive().default(600),
         check_per_ip_per_minute: z.number().int().positive().default(1200),
