@@ -9,6 +9,7 @@ import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import t from 'tap';
+import { startTcpProxy } from './../support/tcp-proxy.js';
 import type { KeyIdentity } from '../../src/auth/identity.js';
 import { Limiter } from '../../src/limits/limiter.js';
 import { RedisLimitStore } from '../../src/limits/redis-store.js';
@@ -108,15 +109,10 @@ async function store(
   return s;
 }
 
-/**
- * A TCP hop in front of Redis that can stall: connections stay open, bytes are held back in both
- * directions and delivered when the stall ends (TCP loses nothing; a stalled Redis or network just
- * stops answering). That is the hung-Redis case a timeout must catch.
- */
 async function blackHoleProxy(
   target: URL,
 ): Promise<{ port: number; mode: { hang: boolean }; close: () => Promise<void> }> {
-  const flushers = new Set<() => void>();
+  const proxy = await startTcpProxy(target.hostname, Number(target.port || 6379));
   let hang = false;
   const mode = {
     get hang(): boolean {
@@ -124,44 +120,10 @@ async function blackHoleProxy(
     },
     set hang(value: boolean) {
       hang = value;
-      if (!value) for (const flush of flushers) flush();
+      proxy.hang(value);
     },
   };
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const upstream = net.connect(Number(target.port || 6379), target.hostname);
-    sockets.add(client).add(upstream);
-    const held: [net.Socket, Buffer][] = [];
-    const send = (to: net.Socket, chunk: Buffer): void => {
-      if (hang) held.push([to, chunk]);
-      else to.write(chunk);
-    };
-    const flush = (): void => {
-      for (const [to, chunk] of held.splice(0)) if (!to.destroyed) to.write(chunk);
-    };
-    flushers.add(flush);
-    client.on('data', (chunk: Buffer) => send(upstream, chunk));
-    upstream.on('data', (chunk: Buffer) => send(client, chunk));
-    const end = (): void => {
-      flushers.delete(flush);
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', end).on('close', end);
-    upstream.on('error', end).on('close', end);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new TypeError('no port');
-  return {
-    port: address.port,
-    mode,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
+  return { port: proxy.port, mode, close: () => proxy.close() };
 }
 
 const available = await redisAvailable();
