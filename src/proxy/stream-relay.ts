@@ -3,7 +3,7 @@ import type { ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { AigovError } from '../errors.js';
 import { serializeSseEvent, type StreamTracker } from '../providers/adapter.js';
-import { SseParser } from './sse-parser.js';
+import { SseParser, type SseEvent } from './sse-parser.js';
 
 export interface StreamOutcome {
   /** The client went away before the stream ended. */
@@ -54,6 +54,36 @@ export async function relayStream(opts: RelayOptions): Promise<StreamOutcome> {
     outcome.bytes += data.length;
     if (!raw.write(data)) await drained(raw);
   };
+  let inspectedLength = 0;
+  /**
+   * Filtered path, one event at a time: output policies judge the text including this event
+   * BEFORE its bytes go out, so the event that completes a match (a secret, an email) is never
+   * sent, and nothing after it either ([DONE] would make the SDK stop before the error event).
+   * Returns true when an output policy ended the stream.
+   */
+  const relayEvents = async (events: SseEvent[]): Promise<boolean> => {
+    let out = '';
+    for (const ev of events) {
+      const forward = tracker.onEvent(ev).forward;
+      if (opts.inspect) {
+        const text = tracker.text();
+        if (text.length !== inspectedLength) {
+          inspectedLength = text.length;
+          const blocked = opts.inspect(text);
+          if (blocked) {
+            if (out) await write(out);
+            outcome.blocked = blocked;
+            raw.write(opts.streamErrorEvent(blocked));
+            opts.abort();
+            return true;
+          }
+        }
+      }
+      if (forward) out += serializeSseEvent(ev);
+    }
+    if (out) await write(out);
+    return false;
+  };
   try {
     for await (const chunk of opts.body) {
       if (gone) break;
@@ -62,23 +92,14 @@ export async function relayStream(opts: RelayOptions): Promise<StreamOutcome> {
       if (opts.passThrough) {
         for (const ev of events) tracker.onEvent(ev);
         await write(buf);
-      } else {
-        let out = '';
-        for (const ev of events) if (tracker.onEvent(ev).forward) out += serializeSseEvent(ev);
-        if (out) await write(out);
+        continue;
       }
-      if (opts.inspect && events.length > 0) {
-        const blocked = opts.inspect(tracker.text());
-        if (blocked) {
-          outcome.blocked = blocked;
-          raw.write(opts.streamErrorEvent(blocked));
-          opts.abort();
-          break;
-        }
-      }
+      if (await relayEvents(events)) break;
     }
-    for (const ev of parser.end()) {
-      if (tracker.onEvent(ev).forward && !opts.passThrough) await write(serializeSseEvent(ev));
+    if (!outcome.blocked && !gone) {
+      const rest = parser.end();
+      if (opts.passThrough) for (const ev of rest) tracker.onEvent(ev);
+      else await relayEvents(rest);
     }
   } catch (err) {
     if (gone || raw.destroyed) outcome.aborted = true;
