@@ -10,6 +10,30 @@ declare module 'fastify' {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+/** Far beyond any provider request; bounds the work every later stage can be made to do. */
+export const MAX_JSON_DEPTH = 64;
+export const MAX_JSON_ARRAY = 100_000;
+
+/** Iterative (no recursion to overflow): returns a problem, or null when the shape is acceptable. */
+export function jsonShapeProblem(value: unknown): string | null {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (typeof node !== 'object' || node === null) continue;
+    if (depth > MAX_JSON_DEPTH) return `JSON nested deeper than ${MAX_JSON_DEPTH} levels`;
+    if (Array.isArray(node)) {
+      if (node.length > MAX_JSON_ARRAY) return `JSON array longer than ${MAX_JSON_ARRAY} items`;
+      for (const item of node) if (typeof item === 'object' && item !== null) stack.push([item, depth + 1]);
+    } else {
+      for (const key in node) {
+        const item = (node as Record<string, unknown>)[key];
+        if (typeof item === 'object' && item !== null) stack.push([item, depth + 1]);
+      }
+    }
+  }
+  return null;
+}
+
 /**
  * JSON bodies are kept as bytes and parsed once. Invalid UTF-8 is refused rather than replaced,
  * so detectors see exactly what the provider would.
