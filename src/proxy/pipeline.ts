@@ -263,8 +263,14 @@ async function forwardStage(call: Call, provider: ProviderRuntime, norm: Normali
     call.row.statusCode = outcome.blocked ? outcome.blocked.status : 200;
     call.row.aborted = outcome.aborted;
     if (outcome.blocked) call.row.error = `policy_blocked:${outcome.blocked.providerCode}`;
-    else if (outcome.error) call.row.error = upstreamError(upstream.provider.name, outcome.error).message;
-    else if (outcome.aborted) call.row.error = 'client_aborted';
+    else if (outcome.error) {
+      // Like a block, a failed stream records the status its error event carried, not the 200
+      // status line sent before the failure: the call failed, and error-rate queries must see it.
+      const failure = upstreamError(upstream.provider.name, outcome.error);
+      call.row.statusCode = failure.status;
+      call.row.decision = 'error';
+      call.row.error = failure.message;
+    } else if (outcome.aborted) call.row.error = 'client_aborted';
     return;
   }
 
