@@ -354,6 +354,8 @@ export async function governedCall(
   spec: RouteSpec,
   family: ProviderFamily,
   providerName: string | null,
+  /** The body could not be read (invalid JSON, too large): refused after authentication. */
+  bodyError: AigovError | null = null,
 ): Promise<void> {
   const call: Call = {
     services,
@@ -374,6 +376,7 @@ export async function governedCall(
   };
   try {
     await authenticateStage(call);
+    if (bodyError) throw bodyError;
     const provider = selectProvider(call, providerName);
     if (spec.governed) {
       const norm = normaliseStage(call, provider);

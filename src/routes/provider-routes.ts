@@ -1,4 +1,5 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AigovError, isAigovError } from '../errors.js';
 import { getAdapter, type RouteSpec } from '../providers/adapter.js';
 import type { ProviderFamily } from '../providers/types.js';
 import { governedCall } from '../proxy/pipeline.js';
@@ -20,12 +21,13 @@ export function registerProviderRoutes(app: FastifyInstance, services: Services)
       app.route({
         method: spec.method,
         url: spec.path,
+        errorHandler: bodyErrorHandler(services, (request) => {
+          const fam = familyFor(spec, family, request);
+          return { spec: targetFor(spec, family, fam), family: fam, provider: null };
+        }),
         handler: (request, reply) => {
-          // The Anthropic SDK sends anthropic-version on every call, /v1/models included.
-          const fam: ProviderFamily =
-            shared(spec) && request.headers['anthropic-version'] ? 'anthropic' : family;
-          const target = fam === family ? spec : (getAdapter(fam).routeFor(spec.method, spec.path) ?? spec);
-          return governedCall(services, request, reply, target, fam, null);
+          const fam = familyFor(spec, family, request);
+          return governedCall(services, request, reply, targetFor(spec, family, fam), fam, null);
         },
       });
     }
@@ -35,6 +37,11 @@ export function registerProviderRoutes(app: FastifyInstance, services: Services)
       app.route({
         method: spec.method,
         url: `/${provider.name}${spec.path}`,
+        errorHandler: bodyErrorHandler(services, () => ({
+          spec,
+          family: provider.family,
+          provider: provider.name,
+        })),
         handler: (request, reply) =>
           governedCall(services, request, reply, spec, provider.family, provider.name),
       });
@@ -44,4 +51,47 @@ export function registerProviderRoutes(app: FastifyInstance, services: Services)
 
 function shared(spec: RouteSpec): boolean {
   return spec.method === 'GET' && spec.path === '/v1/models';
+}
+
+/** The Anthropic SDK sends anthropic-version on every call, /v1/models included. */
+function familyFor(spec: RouteSpec, family: ProviderFamily, request: FastifyRequest): ProviderFamily {
+  return shared(spec) && request.headers['anthropic-version'] ? 'anthropic' : family;
+}
+
+function targetFor(spec: RouteSpec, family: ProviderFamily, fam: ProviderFamily): RouteSpec {
+  return fam === family ? spec : (getAdapter(fam).routeFor(spec.method, spec.path) ?? spec);
+}
+
+/** Body-parsing failures, as catalogue errors; anything else is not ours to handle. */
+function bodyError(err: FastifyError | AigovError): AigovError | null {
+  if (isAigovError(err)) return err.status === 400 || err.status === 413 || err.status === 415 ? err : null;
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new AigovError('body_too_large');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new AigovError('unsupported_media_type');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new AigovError('invalid_json');
+    default:
+      return null;
+  }
+}
+
+/**
+ * A body that cannot be parsed never reaches the handler, so without this the refusal would
+ * leave no audit row. It goes through the pipeline instead: authenticated first (a bad key is a
+ * 401 whatever the body), then refused with the provider-shaped 4xx and recorded. Other errors
+ * are rethrown to the app's error handler.
+ */
+function bodyErrorHandler(
+  services: Services,
+  target: (request: FastifyRequest) => { spec: RouteSpec; family: ProviderFamily; provider: string | null },
+) {
+  return (err: FastifyError | AigovError, request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const refusal = bodyError(err);
+    if (!refusal || reply.sent) throw err;
+    const { spec, family, provider } = target(request);
+    return governedCall(services, request, reply, spec, family, provider, refusal);
+  };
 }
