@@ -5,7 +5,10 @@ import Fastify, {
   type FastifyInstance,
   type FastifyRequest,
 } from 'fastify';
+import { readFile } from 'node:fs/promises';
+import cors from '@fastify/cors';
 import { AigovError, isAigovError } from './errors.js';
+import type { Config } from './config/schema.js';
 import type { Services } from './services.js';
 import { requestIdFor } from './routes/request-id.js';
 import { sendError } from './routes/render-error.js';
@@ -14,7 +17,11 @@ import { registerEvaluateRoute } from './routes/evaluate.js';
 import { registerCheckRoute } from './routes/check.js';
 import { registerProviderRoutes } from './routes/provider-routes.js';
 import { registerJsonBody } from './routes/json-body.js';
+import { registerOpenApi } from './routes/openapi.js';
+import { registerMetricsRoute } from './routes/metrics.js';
 import type { ProviderFamily } from './providers/types.js';
+import { registerAdminRoutes } from './admin/index.js';
+import { registerUiRoutes } from './routes/ui.js';
 
 export interface BuildAppOptions {
   readinessChecks?: ReadinessCheck[];
@@ -47,9 +54,52 @@ function toAigovError(err: FastifyError): AigovError {
   }
 }
 
+/** PEM text inline, or a file path (a mounted Kubernetes secret). Both or neither must be set. */
+async function tlsOptions(
+  server: Config['server'],
+): Promise<{ cert: string | Buffer; key: string | Buffer } | null> {
+  const { tls_cert: cert, tls_key: key } = server;
+  if (!cert && !key) return null;
+  if (!cert || !key)
+    throw new Error(
+      cert
+        ? 'server.tls_key (TLS_KEY) is required when server.tls_cert is set'
+        : 'server.tls_cert (TLS_CERT) is required when server.tls_key is set',
+    );
+  const pem = (v: string): Promise<string | Buffer> =>
+    v.includes('-----BEGIN ') ? Promise.resolve(v) : readFile(v);
+  return { cert: await pem(cert), key: await pem(key) };
+}
+
+/** Exact origins, `*` for any, or one-label wildcards such as `https://*.example.com`. */
+export function corsOrigin(origins: readonly string[]): '*' | (string | RegExp)[] {
+  if (origins.includes('*')) return '*';
+  return origins.map((o) =>
+    o.includes('*')
+      ? new RegExp(`^${o.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^./:]+')}$`)
+      : o,
+  );
+}
+
+const EXPOSED_HEADERS = [
+  'x-request-id',
+  'x-aigov-decision',
+  'x-aigov-policies',
+  'x-aigov-overhead-ms',
+  'retry-after',
+  ...['requests', 'tokens', 'cost_usd'].flatMap((m) => [
+    `x-ratelimit-limit-${m}`,
+    `x-ratelimit-remaining-${m}`,
+    `x-ratelimit-reset-${m}`,
+  ]),
+];
+
 export async function buildApp(services: Services, options: BuildAppOptions = {}): Promise<FastifyInstance> {
   const { config } = services;
+  const https = await tlsOptions(config.server);
+  // With `https` Fastify's instance is typed for https.Server; the app uses nothing server-specific.
   const app = Fastify({
+    ...(https ? { https } : {}),
     loggerInstance: services.logger as FastifyBaseLogger,
     // Per-request lines would duplicate the audit log and cost throughput; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
@@ -63,10 +113,21 @@ export async function buildApp(services: Services, options: BuildAppOptions = {}
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     routerOptions: { ignoreTrailingSlash: false, caseSensitive: true, maxParamLength: 200 },
-  });
+  }) as unknown as FastifyInstance;
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    // Headers pass through the logger's redaction (credential headers, detected secrets).
+    if (services.logger.isLevelEnabled('trace'))
+      request.log.trace({ method: request.method, url: request.url, headers: request.headers }, 'request');
+  });
+  app.addHook('onResponse', (request, reply, done) => {
+    if (services.logger.isLevelEnabled('debug'))
+      request.log.debug(
+        { method: request.method, url: request.url, statusCode: reply.statusCode, ms: reply.elapsedTime },
+        'request completed',
+      );
+    done();
   });
 
   app.setErrorHandler((err: FastifyError | AigovError, request: FastifyRequest, reply) => {
@@ -85,9 +146,20 @@ export async function buildApp(services: Services, options: BuildAppOptions = {}
   });
 
   registerJsonBody(app);
+  if (config.server.cors_origins.length > 0)
+    await app.register(cors, {
+      origin: corsOrigin(config.server.cors_origins),
+      methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
+      exposedHeaders: EXPOSED_HEADERS,
+      maxAge: 600,
+    });
+  await registerOpenApi(app, services);
+  registerMetricsRoute(app, services.metrics);
   registerHealthRoutes(app, services, options.readinessChecks ?? []);
   registerEvaluateRoute(app, services);
   registerCheckRoute(app, services);
   registerProviderRoutes(app, services);
+  registerAdminRoutes(app, services);
+  registerUiRoutes(app);
   return app;
 }

@@ -1,5 +1,4 @@
 import type { FastifyInstance } from 'fastify';
-import { z } from 'zod';
 import { AigovError, isAigovError } from '../errors.js';
 import { evaluate, applyRedactions } from '../policy/index.js';
 import type { Services } from '../services.js';
@@ -8,12 +7,28 @@ import { throttleByIp, throttleByKey } from './check-throttle.js';
 import { keyAllowsModel } from '../auth/model-access.js';
 import { baseRow, elapsedMs } from '../audit/record.js';
 import { sendError } from './render-error.js';
+import { describeRoute } from './openapi.js';
+import { checkEnvelope, checkRequest, checkResponse, openAIError } from './schemas.js';
 
-/** The envelope /v1/check adds to a provider body; everything else is the provider request itself. */
-const checkEnvelope = z.object({
-  provider: z.string().min(1).max(64).optional(),
-  metadata: z.record(z.string(), z.string().max(1024)).optional(),
-  route: z.string().startsWith('/v1/').max(128).optional(),
+const doc = describeRoute({
+  summary: 'The decision the proxy would take, without forwarding or consuming budgets',
+  description:
+    'Body: a provider request body as its SDK sends it, plus the optional envelope fields ' +
+    '`provider`, `metadata` and `route`. Refusals of the check itself use the OpenAI error shape.',
+  tags: ['Governance'],
+  body: checkRequest,
+  // Authenticated (and audited) before the body is judged: the handler parses the envelope.
+  validate: 'handler',
+  responses: {
+    200: { description: 'The decision (a blocked request is still a 200 here)', schema: checkResponse },
+    400: {
+      description: 'Body is not a JSON object, bad envelope, unknown provider or route',
+      schema: openAIError,
+    },
+    401: { description: 'Missing, invalid, expired or revoked key', schema: openAIError },
+    413: { description: 'Request body too large', schema: openAIError },
+    429: { description: 'Too many checks from this IP or key', schema: openAIError },
+  },
 });
 
 /**
@@ -21,7 +36,7 @@ const checkEnvelope = z.object({
  * Always answers in OpenAI's error shape for refusals of the check itself (bad key, bad body).
  */
 export function registerCheckRoute(app: FastifyInstance, services: Services): void {
-  app.post('/v1/check', async (request, reply) => {
+  app.post('/v1/check', doc, async (request, reply) => {
     const row = baseRow(request, '/v1/check', null);
     try {
       throttleByIp(services, request);
@@ -117,6 +132,7 @@ export function registerCheckRoute(app: FastifyInstance, services: Services): vo
       return sendError(reply, err);
     } finally {
       services.audit.enqueue(row);
+      services.metrics.observeRequest(row);
     }
   });
 }

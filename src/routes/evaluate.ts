@@ -4,10 +4,25 @@ import type { Services } from '../services.js';
 import { authenticate } from './authenticate.js';
 import { throttleByIp, throttleByKey } from './check-throttle.js';
 import { baseRow, elapsedMs } from '../audit/record.js';
+import { describeRoute } from './openapi.js';
+import { evaluateError, evaluateResponse } from './schemas.js';
+
+const doc = describeRoute({
+  summary: 'Verify the presented aigov key and say whose it is',
+  tags: ['Governance'],
+  responses: {
+    200: { description: 'The key is valid', schema: evaluateResponse },
+    401: { description: 'Missing, invalid, expired or revoked key', schema: evaluateError },
+    429: {
+      description: 'Too many calls or failed authentications from this IP or key',
+      schema: evaluateError,
+    },
+  },
+});
 
 /** POST /api/evaluate: is the presented key valid, and whose is it. Every call leaves an audit row. */
 export function registerEvaluateRoute(app: FastifyInstance, services: Services): void {
-  app.post('/api/evaluate', async (request, reply) => {
+  app.post('/api/evaluate', doc, async (request, reply) => {
     try {
       throttleByIp(services, request);
       const key = await authenticate(services.verifier, request);
@@ -15,6 +30,7 @@ export function registerEvaluateRoute(app: FastifyInstance, services: Services):
       const row = baseRow(request, '/api/evaluate', key);
       row.latencyMs = elapsedMs(reply);
       services.audit.enqueue(row);
+      services.metrics.observeRequest(row);
       return {
         valid: true,
         key: {
@@ -35,6 +51,7 @@ export function registerEvaluateRoute(app: FastifyInstance, services: Services):
       row.error = err.code;
       row.latencyMs = elapsedMs(reply);
       services.audit.enqueue(row);
+      services.metrics.observeRequest(row);
       if (err.retryAfter !== undefined) reply.header('retry-after', String(err.retryAfter));
       return reply.code(err.status).send({ valid: false, ...openAIErrorBody(err) });
     }

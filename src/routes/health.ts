@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../services.js';
+import { describeRoute } from './openapi.js';
+import { healthResponse, readyResponse } from './schemas.js';
 
 const STARTED = Date.now();
 
@@ -13,13 +15,31 @@ export function registerHealthRoutes(
   services: Services,
   checks: ReadinessCheck[],
 ): void {
-  app.get('/health', async () => ({
-    status: 'ok',
-    uptime_s: Math.round((Date.now() - STARTED) / 1000),
-    version: process.env.npm_package_version ?? '0.1.0',
-  }));
+  app.get(
+    '/health',
+    describeRoute({
+      summary: 'Liveness',
+      tags: ['Operations'],
+      auth: 'none',
+      responses: { 200: { description: 'The process is up', schema: healthResponse } },
+    }),
+    async () => ({
+      status: 'ok',
+      uptime_s: Math.round((Date.now() - STARTED) / 1000),
+      version: process.env.npm_package_version ?? '0.1.0',
+    }),
+  );
 
-  app.get('/ready', async (_request, reply) => {
+  const readyDoc = describeRoute({
+    summary: 'Readiness, per dependency (db, audit, policies, limits)',
+    tags: ['Operations'],
+    auth: 'none',
+    responses: {
+      200: { description: 'Every check passed', schema: readyResponse },
+      503: { description: 'At least one check failed (honours limits.fail_mode)', schema: readyResponse },
+    },
+  });
+  app.get('/ready', readyDoc, async (_request, reply) => {
     const results: Record<string, { ok: boolean; detail?: string }> = {};
     await Promise.all(
       [
