@@ -154,13 +154,13 @@ export class PostgresAuditSink implements AuditSink {
   /** Where this replica's chain ends: its last row, else the last retention anchor, else genesis. */
   async loadHead(): Promise<ChainHead> {
     const [last] = await this.db.query<{ seq: string; row_hash: string }>(
-      'SELECT seq::text AS seq, row_hash FROM usage_logs WHERE replica_id = $1 ORDER BY seq DESC LIMIT 1',
+      'SELECT seq::text AS seq, row_hash FROM usage_logs WHERE replica_id = $1 ORDER BY usage_logs.seq DESC LIMIT 1',
       [this.replicaId],
     );
     if (last) return { seq: Number(last.seq), hash: last.row_hash };
     const [anchor] = await this.db.query<{ seq: string; hash: string }>(
       `SELECT last_seq::text AS seq, last_hash AS hash FROM audit_retention_log
-        WHERE replica_id = $1 ORDER BY last_seq DESC LIMIT 1`,
+        WHERE replica_id = $1 ORDER BY audit_retention_log.last_seq DESC LIMIT 1`,
       [this.replicaId],
     );
     if (anchor) return { seq: Number(anchor.seq), hash: anchor.hash };

@@ -109,10 +109,7 @@ const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[
 
 /** Strings Postgres would refuse (NUL) or alter (lone surrogates) are fixed before hashing. */
 function text(v: unknown): string {
-  // eslint-disable-next-line no-control-regex
-  return String(v)
-    .replace(/\u0000/g, '')
-    .replace(LONE_SURROGATE, '\ufffd');
+  return String(v).replaceAll('\u0000', '').replace(LONE_SURROGATE, '\ufffd');
 }
 
 function optText(v: string | null | undefined): string | null {

@@ -16,6 +16,11 @@ export interface AuditWriterOptions {
    * sync: enqueueDurable() resolves only once the row is fsynced to the spool.
    */
   durability?: 'batched' | 'sync';
+  /**
+   * A write that takes longer counts as failed and its rows go to the spool: a database that
+   * hangs instead of refusing must not keep rows in memory only. Default 5 s.
+   */
+  writeTimeoutMs?: number;
 }
 
 export interface AuditStats {
@@ -167,7 +172,7 @@ export class AuditWriter {
   private async write(rows: readonly AuditRow[], replay: boolean): Promise<boolean> {
     const started = performance.now();
     try {
-      await this.sink.write(rows, { replay });
+      await this.withTimeout(this.sink.write(rows, { replay }));
       this.stats.written += rows.length;
       this.stats.lastFlushMs = performance.now() - started;
       this.backoffMs = 0;
@@ -180,6 +185,20 @@ export class AuditWriter {
       this.options.onError?.(err);
       return false;
     }
+  }
+
+  private withTimeout(p: Promise<void>): Promise<void> {
+    const ms = this.options.writeTimeoutMs ?? 5_000;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new AuditWriteTimeoutError(`audit write took longer than ${ms} ms`)),
+        ms,
+      );
+    });
+    // The abandoned write may still commit: the sink's careful path finds its rows next time.
+    p.catch(() => {});
+    return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
   }
 
   /** Moves up to `max` queued rows to the spool (fsynced); they stay queued if it has no room. */
@@ -226,4 +245,8 @@ export class AuditWriter {
     if (this.sink.tick) await this.sink.tick(true).catch(() => {});
     return this.queue.length;
   }
+}
+
+export class AuditWriteTimeoutError extends Error {
+  override name = 'AuditWriteTimeoutError';
 }

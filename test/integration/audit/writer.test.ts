@@ -83,7 +83,7 @@ t.test('a request id reused by another request keeps both rows (the second one s
     await sink.write([other, row(2)]);
     await sink.write([other]);
     const rows = await tdb.db.query<{ request_id: string; owner: string; seq: string }>(
-      'SELECT request_id, owner, seq::text AS seq FROM usage_logs ORDER BY seq',
+      'SELECT request_id, owner, seq::text AS seq FROM usage_logs ORDER BY usage_logs.seq',
     );
     t.equal(rows.length, 3, `${tdb.kind}: nothing lost, nothing doubled`);
     t.equal(rows[0]!.request_id, 'req-1');
