@@ -20,6 +20,8 @@ import { registerJsonBody } from './routes/json-body.js';
 import { registerOpenApi } from './routes/openapi.js';
 import { registerMetricsRoute } from './routes/metrics.js';
 import type { ProviderFamily } from './providers/types.js';
+import { registerAdminRoutes } from './admin/index.js';
+import { registerUiRoutes } from './routes/ui.js';
 
 export interface BuildAppOptions {
   readinessChecks?: ReadinessCheck[];
@@ -157,5 +159,7 @@ export async function buildApp(services: Services, options: BuildAppOptions = {}
   registerEvaluateRoute(app, services);
   registerCheckRoute(app, services);
   registerProviderRoutes(app, services);
+  registerAdminRoutes(app, services);
+  registerUiRoutes(app);
   return app;
 }

@@ -1,0 +1,145 @@
+import { basename } from 'node:path';
+import { AigovError } from '../errors.js';
+import type { KeyIdentity } from '../auth/identity.js';
+import { identityOf } from '../auth/key-store.js';
+import { keyAllowsModel } from '../auth/model-access.js';
+import {
+  applyRedactions,
+  compilePolicySources,
+  evaluate,
+  PolicyLoadError,
+  type CompiledPolicySet,
+} from '../policy/index.js';
+import type { Services } from '../services.js';
+import type { DryRunBody } from './schemas.js';
+
+/** The active set as an operator wants to see it: version, files, rules, reload status. */
+export function policySummary(services: Services): Record<string, unknown> {
+  const set = services.policies.current();
+  const status = services.policies.getStatus();
+  return {
+    version: set.version,
+    path: services.config.policies.path,
+    files: set.sources.map((f) => basename(f)),
+    defaults: set.defaults,
+    rule_count: set.ruleCount,
+    rules: [...set.rules, ...set.responseRules]
+      .sort((a, b) => a.index - b.index)
+      .map((r) => ({
+        id: r.id,
+        description: r.description,
+        action: r.action,
+        mode: r.mode,
+        phase: r.phase,
+        risk: r.risk,
+        file: basename(r.source),
+      })),
+    limits: set.limitRules.map((l) => ({
+      id: l.id,
+      description: l.description,
+      metric: l.metric,
+      amount: l.amount,
+      per: l.window.label,
+      by: l.by,
+      mode: l.mode,
+    })),
+    status: {
+      loaded_at: status.loadedAt.toISOString(),
+      reloads: status.reloads,
+      failed_reloads: status.failedReloads,
+      last_error: status.lastError,
+      last_error_at: status.lastErrorAt ? status.lastErrorAt.toISOString() : null,
+    },
+  };
+}
+
+function compileProposed(yaml: string): CompiledPolicySet {
+  try {
+    return compilePolicySources([{ file: 'proposed.yaml', text: yaml }]);
+  } catch (err) {
+    if (err instanceof PolicyLoadError)
+      throw new AigovError('invalid_request', {
+        message: `The proposed policy is invalid: ${err.message}`,
+        details: err.problems,
+      });
+    throw err;
+  }
+}
+
+async function dryRunKey(services: Services, body: DryRunBody): Promise<KeyIdentity> {
+  let base: KeyIdentity = {
+    id: 'dry-run',
+    owner: 'dry-run@aigov.local',
+    name: null,
+    team: null,
+    tags: [],
+    models: [],
+    expiresAt: null,
+  };
+  if (body.key_id !== undefined) {
+    const stored = await services.keys.findById(body.key_id);
+    if (!stored) throw new AigovError('not_found', { message: `No key ${body.key_id}` });
+    base = identityOf(stored);
+  }
+  const k = body.key ?? {};
+  return {
+    ...base,
+    ...(k.id !== undefined ? { id: k.id } : {}),
+    ...(k.owner !== undefined ? { owner: k.owner } : {}),
+    ...(k.name !== undefined ? { name: k.name } : {}),
+    ...(k.team !== undefined ? { team: k.team } : {}),
+    ...(k.tags !== undefined ? { tags: k.tags } : {}),
+    ...(k.models !== undefined ? { models: k.models } : {}),
+  };
+}
+
+/**
+ * The decision /v1/check would return for a provider body, against the active set or a proposed
+ * policy file. Nothing is forwarded, recorded or counted; limits are listed, not consumed.
+ */
+export async function dryRun(services: Services, body: DryRunBody): Promise<Record<string, unknown>> {
+  const set = body.policy !== undefined ? compileProposed(body.policy) : services.policies.current();
+  const key = await dryRunKey(services, body);
+  const providerBody = body.request;
+  const model = typeof providerBody.model === 'string' ? providerBody.model : null;
+  const provider = services.providers.forCheck(body.provider, model);
+  if (!provider)
+    throw new AigovError('invalid_request', { message: `Unknown provider "${body.provider ?? ''}"` });
+  const route = body.route ?? provider.adapter.inferRoute(providerBody);
+  if (!provider.adapter.routeFor('POST', route))
+    throw new AigovError('invalid_request', { message: `Provider ${provider.name} has no route ${route}` });
+  const norm = provider.adapter.normalize({
+    route,
+    provider: provider.name,
+    body: providerBody,
+    metadata: body.metadata,
+  });
+  const decision = evaluate(set, norm, key);
+  const reasons = decision.reasons.map((r) => ({ policy: r.policy, action: r.action, message: r.message }));
+  let outcome: 'allow' | 'block' | 'redact' = decision.decision;
+  if (!keyAllowsModel(key, norm.model)) {
+    outcome = 'block';
+    reasons.unshift({
+      policy: 'model_not_allowed',
+      action: 'block',
+      message: `This key may not use model ${norm.model ?? '(none)'}`,
+    });
+  }
+  return {
+    allowed: outcome !== 'block',
+    decision: outcome,
+    risk_score: decision.riskScore,
+    reasons,
+    monitor: decision.monitor.map((r) => ({ policy: r.policy, action: r.action, message: r.message })),
+    policy_source: body.policy !== undefined ? 'proposed' : 'active',
+    policy_version: set.version,
+    provider: provider.name,
+    route,
+    model: norm.model,
+    key: { id: key.id, owner: key.owner, team: key.team, tags: key.tags },
+    limits: set.limitRules.filter((l) => l.appliesTo(norm, key)).map((l) => l.id),
+    ...(decision.decision === 'redact'
+      ? { redacted: applyRedactions(providerBody, decision.redactions) }
+      : {}),
+  };
+}

@@ -1,0 +1,211 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { z } from 'zod';
+import { AigovError, isAigovError } from '../errors.js';
+import { parseDurationMs } from '../config/duration.js';
+import { sendError } from '../routes/render-error.js';
+import type { Services } from '../services.js';
+import { createAdminGuard } from './guard.js';
+import { AdminKeyRepository, toKeyView } from './key-repository.js';
+import { findLog, queryLogs, streamLogsCsv } from './logs.js';
+import { dryRun, policySummary } from './policies.js';
+import {
+  createKeyBody,
+  dryRunBody,
+  keyIdParams,
+  listKeysQuery,
+  logParams,
+  logsQuery,
+  rotateKeyBody,
+  statsQuery,
+  updateKeyBody,
+} from './schemas.js';
+import { queryStats } from './stats.js';
+
+/** Parses one input with zod; a failure is the catalogue's 400 listing every issue. */
+function parse<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
+  const result = schema.safeParse(value ?? {});
+  if (result.success) return result.data;
+  throw new AigovError('invalid_request', {
+    message: `Invalid ${what}: ${result.error.issues
+      .map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message))
+      .join('; ')}`,
+    details: result.error.issues,
+  });
+}
+
+function notFound(id: string): AigovError {
+  return new AigovError('not_found', { message: `No key ${id}` });
+}
+
+/**
+ * The admin API under /admin/ (docs/admin.md). Every route, known or not, goes through one guard:
+ * 404 admin_disabled without ADMIN_TOKEN, then a per-IP rate limit, then the Bearer token
+ * (constant-time). An aigov API key is never an admin credential.
+ */
+export function registerAdminRoutes(app: FastifyInstance, services: Services): void {
+  const guard = createAdminGuard(services.config.admin.token);
+  const repo = new AdminKeyRepository(services.db);
+  const log = services.logger;
+
+  void app.register(
+    async (admin) => {
+      admin.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+        reply.header('cache-control', 'no-store');
+        guard.check(request);
+      });
+      admin.setErrorHandler((err: Error, request, reply) => {
+        if (isAigovError(err)) return sendError(reply, err);
+        const status = (err as { statusCode?: number }).statusCode;
+        if (status === 400 || err instanceof SyntaxError)
+          return sendError(
+            reply,
+            new AigovError('invalid_json', { message: `Invalid request body: ${err.message}` }),
+          );
+        if (status === 413) return sendError(reply, new AigovError('body_too_large'));
+        if (status === 415) return sendError(reply, new AigovError('unsupported_media_type'));
+        request.log.error({ err, requestId: request.id }, 'admin request failed');
+        return sendError(reply, new AigovError('internal_error'));
+      });
+      admin.setNotFoundHandler(async (request, reply) => {
+        guard.check(request);
+        const path = request.url.split('?', 1)[0] ?? '';
+        return sendError(
+          reply,
+          new AigovError('not_found', { message: `No admin route ${request.method} ${path}` }),
+        );
+      });
+
+      // ---- keys ----------------------------------------------------------------------------
+      admin.post('/keys', async (request, reply) => {
+        const body = parse(createKeyBody, request.body, 'key');
+        const expiresAt = body.expires_in
+          ? new Date(Date.now() + (parseDurationMs(body.expires_in) ?? 0))
+          : body.expires_at
+            ? new Date(body.expires_at)
+            : null;
+        const created = await services.keys.create({
+          owner: body.owner,
+          name: body.name ?? null,
+          team: body.team ?? null,
+          tags: body.tags ?? [],
+          models: body.models ?? [],
+          expiresAt,
+        });
+        log.info({ admin: 'key.create', keyId: created.stored.id, ip: request.ip }, 'admin created a key');
+        return reply.code(201).send({ ...toKeyView(created.stored), key: created.key });
+      });
+
+      admin.get('/keys', async (request) => {
+        const q = parse(listKeysQuery, request.query, 'query');
+        const all = await services.keys.list();
+        const data = all
+          .filter(
+            (k) =>
+              (q.team === undefined || k.team === q.team) && (q.owner === undefined || k.owner === q.owner),
+          )
+          .filter((k) => q.include_revoked || !k.revokedAt)
+          .map(toKeyView)
+          .reverse();
+        return { data };
+      });
+
+      admin.get('/keys/:id', async (request) => {
+        const { id } = parse(keyIdParams, request.params, 'key id');
+        const k = await services.keys.findById(id);
+        if (!k) throw notFound(id);
+        return toKeyView(k);
+      });
+
+      admin.patch('/keys/:id', async (request) => {
+        const { id } = parse(keyIdParams, request.params, 'key id');
+        const patch = parse(updateKeyBody, request.body, 'key update');
+        if (!(await repo.update(id, patch))) throw notFound(id);
+        services.verifier.forget(id);
+        log.info(
+          { admin: 'key.update', keyId: id, fields: Object.keys(patch), ip: request.ip },
+          'admin updated a key',
+        );
+        const k = await services.keys.findById(id);
+        if (!k) throw notFound(id);
+        return toKeyView(k);
+      });
+
+      admin.post('/keys/:id/revoke', async (request) => {
+        const { id } = parse(keyIdParams, request.params, 'key id');
+        const before = await services.keys.findById(id);
+        if (!before) throw notFound(id);
+        const revoked = await services.keys.revoke(id);
+        services.verifier.forget(id);
+        if (revoked) log.info({ admin: 'key.revoke', keyId: id, ip: request.ip }, 'admin revoked a key');
+        const k = (await services.keys.findById(id)) ?? before;
+        return { ...toKeyView(k), already_revoked: !revoked };
+      });
+
+      admin.post('/keys/:id/rotate', async (request) => {
+        const { id } = parse(keyIdParams, request.params, 'key id');
+        const { grace } = parse(rotateKeyBody, request.body, 'rotation');
+        const before = await services.keys.findById(id);
+        if (!before) throw notFound(id);
+        if (before.revokedAt)
+          throw new AigovError('invalid_request', { message: `Key ${id} is revoked and cannot be rotated` });
+        const rotated = await services.keys.rotate(id, parseDurationMs(grace) ?? 0);
+        if (!rotated) throw notFound(id);
+        services.verifier.forget(id);
+        log.info(
+          { admin: 'key.rotate', keyId: id, newKeyId: rotated.stored.id, grace, ip: request.ip },
+          'admin rotated a key',
+        );
+        return { ...toKeyView(rotated.stored), key: rotated.key, old: toKeyView(rotated.old) };
+      });
+
+      // ---- usage logs ----------------------------------------------------------------------
+      admin.get('/logs', async (request, reply) => {
+        const q = parse(logsQuery, request.query, 'query');
+        const { limit, cursor, format, ...filters } = q;
+        if (format === 'csv') {
+          const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+          return reply
+            .type('text/csv; charset=utf-8')
+            .header('content-disposition', `attachment; filename="aigov-logs-${stamp}.csv"`)
+            .send(streamLogsCsv(services.db, filters, cursor));
+        }
+        return queryLogs(services.db, filters, limit, cursor);
+      });
+
+      admin.get('/logs/:request_id', async (request) => {
+        const { request_id } = parse(logParams, request.params, 'request id');
+        const row = await findLog(services.db, request_id);
+        if (!row) throw new AigovError('not_found', { message: `No audit row for request ${request_id}` });
+        return row;
+      });
+
+      // ---- stats ---------------------------------------------------------------------------
+      admin.get('/stats', async (request) =>
+        queryStats(services.db, parse(statsQuery, request.query, 'query')),
+      );
+
+      // ---- policies ------------------------------------------------------------------------
+      admin.get('/policies', async () => policySummary(services));
+
+      admin.post('/policies/reload', async (request) => {
+        const ok = await services.policies.reload();
+        const status = services.policies.getStatus();
+        log.info(
+          { admin: 'policies.reload', ok, version: status.version, ip: request.ip },
+          'admin reloaded policies',
+        );
+        if (!ok)
+          throw new AigovError('invalid_request', {
+            message: `Policy reload refused; version ${status.version} stays active: ${status.lastError ?? 'unknown error'}`,
+            details: { active_version: status.version, error: status.lastError },
+          });
+        return { reloaded: true, version: status.version, rule_count: status.ruleCount };
+      });
+
+      admin.post('/policies/dry-run', async (request) =>
+        dryRun(services, parse(dryRunBody, request.body, 'dry-run request')),
+      );
+    },
+    { prefix: '/admin' },
+  );
+}

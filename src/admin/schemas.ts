@@ -1,0 +1,205 @@
+/**
+ * Zod schemas for every admin API input (and the main outputs), in one place so the OpenAPI
+ * document (src/routes/openapi.ts) can include them with z.toJSONSchema().
+ */
+import { z } from 'zod';
+import { parseDurationMs } from '../config/duration.js';
+
+const MAX_DURATION_MS = 10 * 365 * 86_400_000;
+
+/** "30s", "24h", "30d": a positive duration of at most ten years. */
+export const durationText = z
+  .string()
+  .max(32)
+  .refine((s) => {
+    const ms = parseDurationMs(s);
+    return ms !== null && ms <= MAX_DURATION_MS;
+  }, 'must be a duration like 30m, 24h or 30d');
+
+const label = z.string().trim().min(1).max(128);
+const tag = z
+  .string()
+  .trim()
+  .min(1)
+  .max(64)
+  .regex(/^[\w.:/@-]+$/, 'letters, digits and . _ - : / @ only');
+const modelPattern = z.string().trim().min(1).max(128);
+const keyId = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[\w-]+$/, 'not a key id');
+
+export const keyIdParams = z.object({ id: keyId }).strict();
+
+export const createKeyBody = z
+  .object({
+    owner: z.string().trim().min(1).max(254),
+    name: label.nullable().optional(),
+    team: label.nullable().optional(),
+    tags: z.array(tag).max(32).optional(),
+    models: z.array(modelPattern).max(64).optional(),
+    /** Relative expiry ("30d"); or use expires_at. */
+    expires_in: durationText.optional(),
+    expires_at: z.iso.datetime({ offset: true }).optional(),
+  })
+  .strict()
+  .refine((b) => !(b.expires_in && b.expires_at), 'give expires_in or expires_at, not both');
+export type CreateKeyBody = z.infer<typeof createKeyBody>;
+
+export const updateKeyBody = z
+  .object({
+    name: label.nullable().optional(),
+    team: label.nullable().optional(),
+    tags: z.array(tag).max(32).optional(),
+    models: z.array(modelPattern).max(64).optional(),
+  })
+  .strict()
+  .refine((b) => Object.keys(b).length > 0, 'nothing to update: give name, team, tags or models');
+export type UpdateKeyBody = z.infer<typeof updateKeyBody>;
+
+export const rotateKeyBody = z
+  .object({ grace: durationText.default('24h') })
+  .strict()
+  .prefault({});
+
+const boolText = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+
+export const listKeysQuery = z
+  .object({
+    team: label.optional(),
+    owner: z.string().trim().min(1).max(254).optional(),
+    include_revoked: boolText.default(true),
+  })
+  .strict();
+
+export const DECISIONS = ['allow', 'block', 'redact', 'error'] as const;
+
+const timestamp = z.iso.datetime({ offset: true });
+
+export const logsQuery = z
+  .object({
+    from: timestamp.optional(),
+    to: timestamp.optional(),
+    key_id: keyId.optional(),
+    team: label.optional(),
+    owner: z.string().trim().min(1).max(254).optional(),
+    model: z.string().trim().min(1).max(128).optional(),
+    provider: label.optional(),
+    decision: z.enum(DECISIONS).optional(),
+    policy: z.string().trim().min(1).max(128).optional(),
+    route: z.string().trim().min(1).max(200).optional(),
+    limit: z.coerce.number().int().min(1).max(500).default(50),
+    cursor: z.string().max(200).optional(),
+    format: z.enum(['json', 'csv']).default('json'),
+  })
+  .strict();
+export type LogsQuery = z.infer<typeof logsQuery>;
+
+export const logParams = z.object({ request_id: z.string().min(1).max(200) }).strict();
+
+export const statsQuery = z
+  .object({
+    bucket: z.enum(['hour', 'day']).default('hour'),
+    from: timestamp.optional(),
+    to: timestamp.optional(),
+    team: label.optional(),
+    key_id: keyId.optional(),
+    model: z.string().trim().min(1).max(128).optional(),
+    /** How many rows each of by_team / by_model / by_rule keeps (largest first). */
+    top: z.coerce.number().int().min(1).max(100).default(10),
+  })
+  .strict();
+export type StatsQuery = z.infer<typeof statsQuery>;
+
+/** Key attributes a dry run evaluates as (policies scope on team, owner, tags, key id). */
+export const dryRunKey = z
+  .object({
+    id: z.string().max(64).optional(),
+    owner: z.string().max(254).optional(),
+    name: z.string().max(128).nullable().optional(),
+    team: z.string().max(128).nullable().optional(),
+    tags: z.array(z.string().max(64)).max(32).optional(),
+    models: z.array(modelPattern).max(64).optional(),
+  })
+  .strict();
+
+export const dryRunBody = z
+  .object({
+    /** The provider request body as an SDK would send it. */
+    request: z.record(z.string(), z.unknown()),
+    provider: z.string().min(1).max(64).optional(),
+    route: z.string().startsWith('/v1/').max(128).optional(),
+    metadata: z.record(z.string(), z.string().max(1024)).optional(),
+    /** Evaluate as this stored key (its team, owner, tags, models). */
+    key_id: keyId.optional(),
+    /** Or as these attributes (applied over key_id's when both are given). */
+    key: dryRunKey.optional(),
+    /** A proposed policy file (YAML) evaluated instead of the active set. */
+    policy: z.string().min(1).max(1_000_000).optional(),
+  })
+  .strict();
+export type DryRunBody = z.infer<typeof dryRunBody>;
+
+/** What the API answers for a key (never the secret or its hash). */
+export const keyView = z.object({
+  id: z.string(),
+  owner: z.string(),
+  name: z.string().nullable(),
+  team: z.string().nullable(),
+  tags: z.array(z.string()),
+  models: z.array(z.string()),
+  status: z.enum(['active', 'expired', 'revoked']),
+  created_at: z.string(),
+  expires_at: z.string().nullable(),
+  revoked_at: z.string().nullable(),
+  last_used_at: z.string().nullable(),
+  rotated_from: z.string().nullable(),
+  rotated_to: z.string().nullable(),
+});
+export type KeyView = z.infer<typeof keyView>;
+
+export const logView = z.object({
+  id: z.string(),
+  request_id: z.string(),
+  created_at: z.string(),
+  key_id: z.string().nullable(),
+  owner: z.string().nullable(),
+  team: z.string().nullable(),
+  method: z.string(),
+  route: z.string(),
+  provider: z.string().nullable(),
+  model: z.string().nullable(),
+  decision: z.string(),
+  policy_ids: z.array(z.string()),
+  /** [{policy, action, message}] as recorded; null when no rule matched. */
+  reasons: z.array(z.record(z.string(), z.unknown())).nullable(),
+  risk_score: z.number().nullable(),
+  status_code: z.number(),
+  latency_ms: z.number().nullable(),
+  upstream_ms: z.number().nullable(),
+  overhead_ms: z.number().nullable(),
+  prompt_tokens: z.number().nullable(),
+  completion_tokens: z.number().nullable(),
+  total_tokens: z.number().nullable(),
+  cost_usd: z.number().nullable(),
+  stream: z.boolean(),
+  aborted: z.boolean(),
+  degraded: z.boolean(),
+  client_ip: z.string().nullable(),
+  error: z.string().nullable(),
+});
+export type LogView = z.infer<typeof logView>;
+
+/** Every schema by name, for the OpenAPI document. */
+export const adminSchemas = {
+  CreateKeyBody: createKeyBody,
+  UpdateKeyBody: updateKeyBody,
+  RotateKeyBody: rotateKeyBody,
+  ListKeysQuery: listKeysQuery,
+  LogsQuery: logsQuery,
+  StatsQuery: statsQuery,
+  DryRunBody: dryRunBody,
+  KeyView: keyView,
+  LogView: logView,
+} as const;

@@ -1,0 +1,163 @@
+import { render } from 'preact';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { api, ApiError, clearToken, getToken, setToken, SIGNED_OUT_EVENT } from './api.js';
+import { errorText } from './format.js';
+import { Decisions } from './views/decisions.js';
+import { Keys } from './views/keys.js';
+import { Overview } from './views/overview.js';
+import { Policies } from './views/policies.js';
+
+const VIEWS = {
+  overview: { label: 'Overview', view: Overview },
+  decisions: { label: 'Decisions', view: Decisions },
+  keys: { label: 'Keys', view: Keys },
+  policies: { label: 'Policies', view: Policies },
+} as const;
+type ViewName = keyof typeof VIEWS;
+
+function currentView(): ViewName {
+  const name = location.hash.replace(/^#\/?/, '');
+  return name in VIEWS ? (name as ViewName) : 'overview';
+}
+
+function SignIn(props: { onSignedIn: () => void; notice: string | null }) {
+  const [token, setTokenText] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const input = useRef<HTMLInputElement>(null);
+  useEffect(() => input.current?.focus(), []);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      await api('GET', '/policies', { token: token.trim() });
+      setToken(token.trim());
+      props.onSignedIn();
+    } catch (err) {
+      setError(
+        err instanceof ApiError && err.status === 401
+          ? 'That admin token was not accepted.'
+          : err instanceof ApiError && err.code === 'admin_disabled'
+            ? 'The admin API is disabled on this server: set ADMIN_TOKEN and restart it.'
+            : errorText(err),
+      );
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <main id="main" class="signin">
+      <form class="panel" aria-labelledby="signin-title" onSubmit={(e) => void submit(e)}>
+        <h1 id="signin-title">aigov dashboard</h1>
+        <p class="muted">
+          Sign in with the server's admin token (ADMIN_TOKEN). It is kept only for this tab.
+        </p>
+        {props.notice && <p role="status">{props.notice}</p>}
+        <label>
+          Admin token
+          <input
+            ref={input}
+            type="password"
+            name="token"
+            autocomplete="current-password"
+            required
+            minLength={16}
+            value={token}
+            onInput={(e) => setTokenText((e.currentTarget as HTMLInputElement).value)}
+          />
+        </label>
+        <button type="submit" disabled={busy}>
+          Sign in
+        </button>
+        {error && (
+          <p role="alert" class="error">
+            {error}
+          </p>
+        )}
+      </form>
+    </main>
+  );
+}
+
+function App() {
+  const [signedIn, setSignedIn] = useState(getToken() !== null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const [view, setView] = useState<ViewName>(currentView());
+  const main = useRef<HTMLElement>(null);
+
+  useEffect(() => {
+    const onHash = () => {
+      setView(currentView());
+      main.current?.focus();
+    };
+    const onSignedOut = () => {
+      setSignedIn(false);
+      setNotice('Your session ended: the admin token was refused. Sign in again.');
+    };
+    window.addEventListener('hashchange', onHash);
+    window.addEventListener(SIGNED_OUT_EVENT, onSignedOut);
+    return () => {
+      window.removeEventListener('hashchange', onHash);
+      window.removeEventListener(SIGNED_OUT_EVENT, onSignedOut);
+    };
+  }, []);
+
+  useEffect(() => {
+    document.title = signedIn ? `${VIEWS[view].label} · aigov` : 'Sign in · aigov';
+  }, [view, signedIn]);
+
+  if (!signedIn)
+    return (
+      <SignIn
+        notice={notice}
+        onSignedIn={() => {
+          setNotice(null);
+          setSignedIn(true);
+        }}
+      />
+    );
+
+  const View = VIEWS[view].view;
+  return (
+    <>
+      <a class="skip" href="#main" onClick={(e) => (e.preventDefault(), main.current?.focus())}>
+        Skip to content
+      </a>
+      <header class="top">
+        <span class="brand">aigov</span>
+        <nav aria-label="Main">
+          <ul>
+            {(Object.keys(VIEWS) as ViewName[]).map((name) => (
+              <li key={name}>
+                <a href={`#/${name}`} aria-current={view === name ? 'page' : undefined}>
+                  {VIEWS[name].label}
+                </a>
+              </li>
+            ))}
+          </ul>
+        </nav>
+        <button
+          type="button"
+          class="secondary signout"
+          onClick={() => {
+            clearToken();
+            setNotice('Signed out.');
+            setSignedIn(false);
+          }}
+        >
+          Sign out
+        </button>
+      </header>
+      <main id="main" ref={main} tabIndex={-1}>
+        <View />
+      </main>
+    </>
+  );
+}
+
+const root = document.getElementById('app');
+if (root) {
+  root.textContent = '';
+  render(<App />, root);
+}
