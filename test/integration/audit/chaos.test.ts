@@ -16,7 +16,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 t.test('Postgres cut mid-load: every row lands once, in one clean chain, spool empty', async (t) => {
   const pg = await postgresDb();
   if (!pg) {
-    t.skip('no TEST_DATABASE_URL (outside CI)');
+    t.plan(0, 'no TEST_DATABASE_URL (outside CI)');
     return;
   }
   t.teardown(pg.cleanup);
