@@ -21,7 +21,7 @@ t.test('upstream failures', async (t) => {
   const dead = `http://127.0.0.1:${await closedPort()}`;
   const h = await startProxy({
     // The built-in providers point at the mock; short timeouts so hangs end quickly.
-    timeouts: { first_byte: 400, idle: 400 },
+    timeouts: { first_byte: 1_500, idle: 1_500 },
     extraProviders: [
       { name: 'dead', family: 'openai', base_url: dead, api_key_env: 'OPENAI_API_KEY' },
       { name: 'dead-claude', family: 'anthropic', base_url: dead, api_key_env: 'ANTHROPIC_API_KEY' },
@@ -150,7 +150,7 @@ t.test('upstream failures', async (t) => {
 
     const streamRes = await h.send('/v1/messages', {
       body: { ...msg, stream: true },
-      headers: mockHeader({ slowFirstByte: 5_000 }),
+      headers: mockHeader({ slowFirstByte: 8_000 }),
     });
     t.equal(streamRes.status, 504, 'a stream whose status line never comes');
     t.match(await streamRes.json(), { type: 'error', error: { type: 'api_error' } });
@@ -196,7 +196,7 @@ t.test('upstream failures', async (t) => {
     const err = await (async () => {
       const stream = await openai.chat.completions.create(
         { ...chat, stream: true },
-        { headers: mockHeader({ chunkDelayMs: 3_000, chunks: 3 }) },
+        { headers: mockHeader({ chunkDelayMs: 8_000, chunks: 3 }) },
       );
       for await (const _ of stream) void _;
     })().catch((e: unknown) => e);
