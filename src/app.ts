@@ -118,11 +118,11 @@ export async function buildApp(services: Services, options: BuildAppOptions = {}
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
     // Headers pass through the logger's redaction (credential headers, detected secrets).
-    if (services.logger.isLevelEnabled('trace'))
+    if (request.log.level === 'trace')
       request.log.trace({ method: request.method, url: request.url, headers: request.headers }, 'request');
   });
   app.addHook('onResponse', (request, reply, done) => {
-    if (services.logger.isLevelEnabled('debug'))
+    if (request.log.level === 'debug' || request.log.level === 'trace')
       request.log.debug(
         { method: request.method, url: request.url, statusCode: reply.statusCode, ms: reply.elapsedTime },
         'request completed',

@@ -317,7 +317,12 @@ export async function registerOpenApi(
   });
   await app.register(swaggerUi, {
     routePrefix: '/docs',
-    staticCSP: true,
+    // Same origin only: the UI's assets come from the package, and nothing (not even the public
+    // swagger validator badge) is fetched from elsewhere.
+    staticCSP:
+      "default-src 'self'; base-uri 'self'; script-src 'self'; script-src-attr 'none'; " +
+      "style-src 'self'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; " +
+      "object-src 'none'; frame-ancestors 'self'",
     uiConfig: { deepLinking: true, validatorUrl: null, defaultModelsExpandDepth: 0 },
   });
   app.get('/openapi.json', { schema: { hide: true } }, (_request, reply) =>
