@@ -216,6 +216,8 @@ async function forwardStage(call: Call, provider: ProviderRuntime, norm: Normali
   } catch (err) {
     if (abort.signal.aborted) {
       call.row.aborted = true;
+      // Same label as a client leaving mid-stream: this is not a provider failure.
+      call.row.error = 'client_aborted';
       throw new AigovError('upstream_error', { message: 'Client closed the request' });
     }
     throw isAigovError(err) ? err : upstreamError(provider.name, err);

@@ -128,6 +128,7 @@ t.test('streams', async (t) => {
     );
     t.equal(requestId['aborted'], true);
     t.equal(requestId['decision'], 'error');
+    t.equal(requestId['error'], 'client_aborted', 'not counted as a provider failure');
   });
 
   t.test('usage-only chunk: hidden from a client that did not ask, recorded anyway', async (t) => {
