@@ -28,6 +28,7 @@ COPY scripts ./scripts
 COPY src ./src
 COPY config ./config
 COPY policies ./policies
+COPY ui ./ui
 RUN npm run build
 
 # ---- mock: the local demo's fake OpenAI/Anthropic upstream (never shipped) ----

@@ -1,9 +1,9 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { runCli } from '../../support/cli.js';
 import { postgresDb, IN_CI } from '../../support/db.js';
 
 /** The CLI against real Postgres (CI) or an embedded database folder (elsewhere). */
-async function cliEnv(t: Tap.Test): Promise<Record<string, string>> {
+async function cliEnv(t: Test): Promise<Record<string, string>> {
   const pg = await postgresDb();
   if (pg) {
     t.teardown(pg.cleanup);
@@ -24,13 +24,6 @@ function writeConfig(dir: string): string {
   const path = `${dir}/aigov.yaml`;
   writeFileSync(path, `database:\n  embedded_dir: ${dir}/pglite\nauth:\n  bcrypt_cost: 4\n`);
   return path;
-}
-
-declare global {
-  // eslint-disable-next-line @typescript-eslint/no-namespace
-  namespace Tap {
-    type Test = import('tap').Test;
-  }
 }
 
 t.test('keys create / list / rotate / revoke, and exit codes', async (t) => {
