@@ -39,7 +39,9 @@ export function jsonShapeProblem(value: unknown): string | null {
  * so detectors see exactly what the provider would.
  */
 export function registerJsonBody(app: FastifyInstance): void {
-  app.removeContentTypeParser('application/json');
+  // Only JSON: provider APIs take nothing else, and a text/plain parser would let a body through
+  // unparsed (to be refused later with a vaguer 400 instead of a clear 415).
+  app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body: Buffer, done) => {
     request.rawBody = body;
     if (body.length === 0) {
