@@ -8,6 +8,7 @@ import { runLogs } from './fixtures/run-logs.js';
 import { tamper } from './fixtures/tamper.js';
 import { auditRow } from './fixtures/rows.js';
 
+t.setTimeout(300_000);
 const KEY = 'r'.repeat(40);
 const DAY = 86_400_000;
 

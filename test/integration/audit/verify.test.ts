@@ -8,6 +8,7 @@ import { runLogs } from './fixtures/run-logs.js';
 import { tamper } from './fixtures/tamper.js';
 import { auditRow } from './fixtures/rows.js';
 
+t.setTimeout(300_000);
 const KEY = 'k'.repeat(40);
 
 async function chain(db: Db, n: number, replicaId = 'r1', make = auditRow): Promise<PostgresAuditSink> {
