@@ -211,7 +211,7 @@ export class AigovMetrics {
       if (costUsd) this.cost.get3(provider, model, team).inc(costUsd);
     }
     if (row.policyIds.length > 0) this.observePolicies(row);
-    else if (row.statusCode === 503 && row.error === 'limits_unavailable')
+    if (row.statusCode === 503 && row.error === 'limits_unavailable')
       this.limitRefusals.get1('store_unavailable').inc();
   }
 

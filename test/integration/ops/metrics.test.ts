@@ -194,6 +194,23 @@ t.test('model and team labels are bounded', async (t) => {
   t.equal(sample(text, 'aigov_tokens_total', { team: 'other', kind: 'prompt' }), 8 * 3);
   t.ok((sample(text, 'aigov_metrics_label_overflow_total', { label: 'model' }) ?? 0) >= 7);
   t.equal(sample(text, 'aigov_process_cpu_seconds_total'), undefined, 'process metrics off');
+
+  // Fail-closed refusals while the limit store is down, whether or not a content rule matched.
+  m.observeCall({ ...baseRowFor(), statusCode: 503, decision: 'block', error: 'limits_unavailable' });
+  m.observeCall({
+    ...baseRowFor(),
+    statusCode: 503,
+    decision: 'block',
+    error: 'limits_unavailable',
+    policyIds: ['gone-rule'],
+  });
+  const after = await m.render();
+  t.equal(sample(after, 'aigov_limit_refusals_total', { rule: 'store_unavailable' }), 2);
+  t.equal(
+    sample(after, 'aigov_policy_matches_total', { rule: 'gone-rule', action: 'none', mode: 'none' }),
+    1,
+    'a rule no longer in the active set is still counted',
+  );
 });
 
 function baseRowFor(): AuditRow {
