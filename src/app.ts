@@ -7,6 +7,7 @@ import Fastify, {
 } from 'fastify';
 import { readFile } from 'node:fs/promises';
 import cors from '@fastify/cors';
+import underPressure from '@fastify/under-pressure';
 import { AigovError, isAigovError } from './errors.js';
 import type { Config } from './config/schema.js';
 import type { Services } from './services.js';
@@ -98,8 +99,19 @@ export async function buildApp(services: Services, options: BuildAppOptions = {}
   const { config } = services;
   const https = await tlsOptions(config.server);
   // With `https` Fastify's instance is typed for https.Server; the app uses nothing server-specific.
+  // Node's own HTTP parser enforces these before any handler runs: oversized or too many headers
+  // (431), slowloris (headers must arrive within headers_timeout; checked every second), and
+  // smuggling shapes (CL+TE, duplicate Content-Length, obs-fold, CR/LF in values: 400).
+  const serverOptions = {
+    maxHeaderSize: config.server.max_header_bytes,
+    headersTimeout: config.server.headers_timeout,
+    requestTimeout: config.server.request_timeout,
+    connectionsCheckingInterval: 1_000,
+    requireHostHeader: true,
+    joinDuplicateHeaders: false,
+  };
   const app = Fastify({
-    ...(https ? { https } : {}),
+    ...(https ? { https: { ...serverOptions, ...https } } : { http: serverOptions }),
     loggerInstance: services.logger as FastifyBaseLogger,
     // Per-request lines would duplicate the audit log and cost throughput; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
@@ -114,6 +126,10 @@ export async function buildApp(services: Services, options: BuildAppOptions = {}
     forceCloseConnections: 'idle',
     routerOptions: { ignoreTrailingSlash: false, caseSensitive: true, maxParamLength: 200 },
   }) as unknown as FastifyInstance;
+
+  app.server.maxConnections = config.server.max_connections;
+  app.server.maxHeadersCount = config.server.max_headers;
+  app.server.headersTimeout = config.server.headers_timeout;
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
@@ -156,9 +172,23 @@ export async function buildApp(services: Services, options: BuildAppOptions = {}
   await registerOpenApi(app, services);
   registerMetricsRoute(app, services.metrics);
   registerHealthRoutes(app, services, options.readinessChecks ?? []);
-  registerEvaluateRoute(app, services);
-  registerCheckRoute(app, services);
-  registerProviderRoutes(app, services);
+  // Liveness, readiness and metrics stay outside the load shedder: a busy pod is not a dead one.
+  await app.register(async (shed) => {
+    await shed.register(underPressure, {
+      maxEventLoopDelay: config.server.overload_event_loop_delay,
+      ...(config.server.overload_heap_bytes > 0
+        ? { maxHeapUsedBytes: config.server.overload_heap_bytes }
+        : {}),
+      exposeStatusRoute: false,
+      pressureHandler: (request, reply, type) => {
+        request.log.warn({ type }, 'overloaded: shedding request');
+        sendError(reply, new AigovError('overloaded', { retryAfter: 2 }), familyForPath(request.url));
+      },
+    });
+    registerEvaluateRoute(shed, services);
+    registerCheckRoute(shed, services);
+    registerProviderRoutes(shed, services);
+  });
   registerAdminRoutes(app, services);
   registerUiRoutes(app);
   return app;

@@ -3,8 +3,9 @@ import { openDb, type Db } from './db/client.js';
 import { migrate } from './db/migrate.js';
 import { KeyStore } from './auth/key-store.js';
 import { KeyVerifier, LastUsedTracker } from './auth/verifier.js';
-import { AuditWriter } from './audit/writer.js';
-import { PostgresAuditSink } from './audit/postgres-sink.js';
+import type { AuditWriter } from './audit/writer.js';
+import { createAuditWriter } from './audit/factory.js';
+import { contentFor } from './audit/content.js';
 import type { Logger } from './logger.js';
 import { PolicyHolder } from './policy/holder.js';
 import type { Decision } from './policy/index.js';
@@ -82,15 +83,7 @@ export async function createServices(
     onVerified: (id) => lastUsed.mark(id),
     failureThrottle: new Throttle({ limit: config.limits.auth_failures_per_ip_per_minute, windowMs: 60_000 }),
   });
-  const audit = new AuditWriter(new PostgresAuditSink(db), {
-    batchSize: config.audit.batch_size,
-    flushIntervalMs: config.audit.flush_interval,
-    queueMax: config.audit.queue_max,
-    onFull: config.audit.on_full,
-    // Only the message: a database error carries the statement parameters, i.e. prompt content.
-    onError: (err) =>
-      logger.error({ error: (err as Error).message }, 'audit flush failed; rows kept and retried'),
-  });
+  const { writer: audit } = createAuditWriter(db, config.audit, logger);
   const policies = await PolicyHolder.load(config.policies.path, (err) =>
     logger.error(
       { err: (err as Error).message },
@@ -159,13 +152,16 @@ export async function createServices(
     },
     auditContent(norm, decision) {
       if (contentMode === 'none') return null;
-      if (contentMode === 'full') return norm.prompt;
-      return decision?.redactedPrompt ?? norm.prompt;
+      // Redacted mode stores what went upstream after policy redaction, then masks every detector hit.
+      const redacted = decision?.redactions.length ? decision.redactedPrompt : undefined;
+      return contentFor(contentMode, redacted === undefined ? norm : { texts: [], prompt: redacted });
     },
     async stop(deadlineMs: number) {
       policies.close();
       const left = await audit.stop(deadlineMs);
-      if (left > 0) logger.error({ rows: left }, 'audit rows could not be written before shutdown');
+      if (left > 0) logger.error({ rows: left }, 'audit rows lost at shutdown');
+      const { spooled } = audit.getStats();
+      if (spooled > 0) logger.warn({ rows: spooled }, 'audit rows left in the spool; written on next start');
       await lastUsed.stop();
       await limiter.close();
       await providers.close();

@@ -36,7 +36,12 @@ export function createAuditWriter(db: Db, audit: Config['audit'], logger: Logger
     onFull: audit.on_full,
     durability: audit.durability,
     spool,
-    onError: (err) => logger.error({ err }, 'audit flush failed; rows kept in the spool and retried'),
+    // Only the message: a database error carries the statement's parameters, i.e. prompt content.
+    onError: (err) =>
+      logger.error(
+        { error: (err as Error).message },
+        'audit flush failed; rows kept in the spool and retried',
+      ),
   });
   return { writer, sink, spool };
 }

@@ -6,6 +6,7 @@ import { migrate } from '../db/migrate.js';
 import { main as serve } from '../main.js';
 import { registerKeyCommands } from './keys.js';
 import { registerPolicyCommands } from './policies.js';
+import { registerLogCommands } from './logs.js';
 import { CommandError, UsageError } from './usage-error.js';
 
 export function buildProgram(): Command {
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
 
   registerKeyCommands(program);
   registerPolicyCommands(program);
+  registerLogCommands(program);
   for (const cmd of program.commands) cmd.exitOverride().configureOutput({ outputError: () => {} });
   for (const cmd of program.commands.flatMap((c) => c.commands))
     cmd.exitOverride().configureOutput({ outputError: () => {} });

@@ -67,6 +67,12 @@ export const configSchema = z
         keep_alive_timeout: duration.default(72_000),
         shutdown_timeout: duration.default(25_000),
         max_connections: z.number().int().positive().default(10_000),
+        /** Node's parser refuses larger header blocks with 431. */
+        max_header_bytes: z.number().int().min(1024).max(1_048_576).default(16_384),
+        max_headers: z.number().int().positive().max(2_000).default(100),
+        /** Shed load with 503 instead of slowing every caller: event-loop delay and heap ceilings (0 = off). */
+        overload_event_loop_delay: duration.default(1_000),
+        overload_heap_bytes: z.number().int().nonnegative().default(0),
         tls_cert: z.string().nullable().default(null),
         tls_key: z.string().nullable().default(null),
         cors_origins: z.array(z.string()).default([]),

@@ -14,7 +14,7 @@ export interface Db {
   query<T extends Row = Row>(text: string, params?: readonly unknown[]): Promise<T[]>;
   /** Several statements, no parameters (migrations). */
   exec(sql: string): Promise<void>;
-  /** Runs fn holding a session-level advisory lock on one dedicated connection. */
+  /** Runs fn holding a session-level advisory lock (per schema) on one dedicated connection. */
   withAdvisoryLock<T>(lockId: number, fn: (db: Db) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
@@ -35,11 +35,11 @@ function postgresDb(sql: postgres.Sql | postgres.ReservedSql, owner: postgres.Sq
       if (!owner) return fn(db);
       const reserved = await owner.reserve();
       try {
-        await reserved.unsafe('select pg_advisory_lock($1)', [lockId]);
+        await reserved.unsafe('select pg_advisory_lock($1, hashtext(current_schema()))', [lockId]);
         try {
           return await fn(postgresDb(reserved, null));
         } finally {
-          await reserved.unsafe('select pg_advisory_unlock($1)', [lockId]);
+          await reserved.unsafe('select pg_advisory_unlock($1, hashtext(current_schema()))', [lockId]);
         }
       } finally {
         reserved.release();

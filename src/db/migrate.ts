@@ -6,7 +6,11 @@ import type { Db } from './client.js';
 /** Kept next to the compiled code too (the build copies the .sql files into dist/db/migrations). */
 export const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations/', import.meta.url));
 
-/** Arbitrary but fixed: every aigov process agrees on it, so two migrators serialise. */
+/**
+ * Arbitrary but fixed: every aigov process agrees on it, so two migrators of one schema serialise.
+ * The schema is the lock's second half, so installs in different schemas of one database (tests,
+ * multi-tenant setups) do not queue behind each other.
+ */
 const MIGRATION_LOCK_ID = 0x6a160001;
 
 export interface Migration {

@@ -48,9 +48,16 @@ export function forwardHeaders(input: UpstreamInput): Record<string, string> {
   for (const [rawName, value] of Object.entries(incoming)) {
     if (value === undefined) continue;
     const name = rawName.toLowerCase();
-    if (DROPPED.has(name) || CREDENTIALS.has(name) || named.has(name)) continue;
-    if (name.startsWith('proxy-') || name.startsWith('x-aigov-') || name.startsWith(':')) continue;
-    out[name] = Array.isArray(value) ? value.join(', ') : value;
+    // `x_api_key` is `x-api-key` to servers (and proxies) that fold underscores: never forward it.
+    const folded = name.includes('_') ? name.replace(/_/g, '-') : name;
+    if (DROPPED.has(folded) || CREDENTIALS.has(folded) || named.has(name)) continue;
+    if (folded.startsWith('proxy-') || folded.startsWith('x-aigov-') || name.startsWith(':')) continue;
+    // The caller's network details are not the provider's business, and they are spoofable.
+    if (folded.startsWith('x-forwarded-') || folded === 'forwarded' || folded === 'x-real-ip') continue;
+    const joined = Array.isArray(value) ? value.join(', ') : value;
+    // Belt and braces: an aigov key in any header stays here, whatever the header is called.
+    if (joined.includes('aigov_')) continue;
+    out[name] = joined;
   }
   out['content-type'] = 'application/json';
   out['accept-encoding'] = 'identity';

@@ -1,5 +1,5 @@
 import type { FastifyReply } from 'fastify';
-import type { AigovError} from '../errors.js';
+import type { AigovError } from '../errors.js';
 import { anthropicErrorBody, openAIErrorBody } from '../errors.js';
 import type { ProviderFamily } from '../providers/types.js';
 

@@ -9,7 +9,10 @@ import { ROOT } from '../support/cli.js';
 t.test('the npm start command serves /health with no setup, then shuts down on SIGTERM', async (t) => {
   const dir = t.testdir({ 'aigov.yaml': '' });
   const { writeFileSync } = await import('node:fs');
-  writeFileSync(`${dir}/aigov.yaml`, `database:\n  embedded_dir: ${dir}/pglite\nauth:\n  bcrypt_cost: 4\n`);
+  writeFileSync(
+    `${dir}/aigov.yaml`,
+    `database:\n  embedded_dir: ${dir}/pglite\nauth:\n  bcrypt_cost: 4\naudit:\n  spool_dir: ${dir}/spool\n`,
+  );
   // Exactly what `npm start` runs, exec'd so SIGTERM reaches the server itself (npm would
   // forward it twice and report the signal as its own exit).
   const { readFileSync } = await import('node:fs');

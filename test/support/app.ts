@@ -1,4 +1,8 @@
 import { Writable } from 'node:stream';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
@@ -13,7 +17,19 @@ export type Overrides = Record<string, unknown>;
 export function testConfig(overrides: Overrides = {}, env: Record<string, string> = {}): Config {
   return loadConfig({
     env: { NODE_ENV: 'test', ...env },
-    overrides: deepMerge({ auth: { bcrypt_cost: 4, dev_key: false }, log: { level: 'silent' } }, overrides),
+    overrides: deepMerge(
+      {
+        auth: { bcrypt_cost: 4, dev_key: false },
+        log: { level: 'silent' },
+        policies: { watch: false },
+        // Each test app is its own replica with its own spool: parallel test files never share a lock.
+        audit: {
+          replica_id: `test-${randomBytes(4).toString('hex')}`,
+          spool_dir: mkdtempSync(join(tmpdir(), 'aigov-spool-')),
+        },
+      },
+      overrides,
+    ),
   });
 }
 
