@@ -26,6 +26,9 @@ interface Verified {
   identity: KeyIdentity;
   /** The 32-byte digest, compared in constant time on every hit. */
   digest: Buffer;
+  /** The bcrypt hash this key was checked against: while the row keeps it, bcrypt need not run again. */
+  secretHash: string;
+  verifiedAt: number;
 }
 
 type Outcome = { identity: KeyIdentity } | { code: AuthFailure };
@@ -42,6 +45,13 @@ export class KeyVerifier {
   /** Ids with no row at all: a flood of random keys costs one lookup per id, then nothing. */
   private readonly unknownIds: LRUCache<string, true>;
   private readonly inflight = new Map<string, Promise<Outcome>>();
+  private readonly refreshing = new Set<string>();
+  /**
+   * Digest -> bcrypt hash it matched, kept far longer than the positive cache: when an entry
+   * expires, one lookup that finds the same hash (and no revocation) renews it without bcrypt.
+   * Without this every hot key paid a ~200 ms bcrypt every cache TTL, stalling its callers.
+   */
+  private readonly matched: LRUCache<string, string>;
   private readonly now: () => number;
 
   readonly failureThrottle: Throttle | undefined;
@@ -60,6 +70,7 @@ export class KeyVerifier {
     });
     this.negative = new LRUCache({ max: options.max, ttl: options.negativeTtlMs, ttlResolution: 0, perf });
     this.unknownIds = new LRUCache({ max: options.max, ttl: options.negativeTtlMs, ttlResolution: 0, perf });
+    this.matched = new LRUCache({ max: options.max, ttl: 3_600_000, ttlResolution: 0, perf });
   }
 
   async verify(rawKey: string): Promise<VerifyResult> {
@@ -72,6 +83,10 @@ export class KeyVerifier {
     if (hit && timingSafeEqual(hit.digest, digest)) {
       const expired = this.expiredNow(hit.identity);
       if (expired) return { ok: false, code: 'key_expired' };
+      // Hot keys are re-checked in the background before they expire, so their callers never
+      // wait on the database; the revocation bound (ttl) still holds because an entry that could
+      // not be re-checked simply expires.
+      if (this.now() - hit.verifiedAt > this.options.ttlMs / 2) this.refresh(parsed.id, cacheKey, hit);
       this.options.onVerified?.(hit.identity.id);
       return { ok: true, identity: hit.identity, cached: true };
     }
@@ -97,10 +112,40 @@ export class KeyVerifier {
     for (const [k, v] of this.positive.entries()) if (v.identity.id === id) this.positive.delete(k);
     this.unknownIds.delete(id);
     this.negative.clear();
+    this.matched.clear();
   }
 
   private expiredNow(identity: KeyIdentity): boolean {
     return identity.expiresAt !== null && identity.expiresAt.getTime() <= this.now();
+  }
+
+  private refresh(id: string, cacheKey: string, hit: Verified): void {
+    if (this.refreshing.has(cacheKey)) return;
+    this.refreshing.add(cacheKey);
+    this.options
+      .lookup(id)
+      .then((stored) => {
+        if (this.positive.get(cacheKey) !== hit) return; // forgotten or replaced meanwhile
+        const failure =
+          stored === null ? 'invalid_api_key' : this.failureOf(stored, stored.secretHash === hit.secretHash);
+        if (failure || !stored) {
+          this.positive.delete(cacheKey);
+          if (failure) this.negative.set(cacheKey, failure);
+          return;
+        }
+        this.positive.set(cacheKey, { ...hit, identity: identityOf(stored), verifiedAt: this.now() });
+      })
+      .catch(() => {
+        // The database is unreachable: keep serving until the entry's TTL ends, then callers wait.
+      })
+      .finally(() => this.refreshing.delete(cacheKey));
+  }
+
+  private failureOf(stored: StoredKey, secretMatches: boolean): AuthFailure | null {
+    if (!secretMatches) return 'invalid_api_key';
+    if (stored.revokedAt && stored.revokedAt.getTime() <= this.now()) return 'key_revoked';
+    if (this.expiredNow(stored)) return 'key_expired';
+    return null;
   }
 
   private async verifySlow(id: string, secret: string, cacheKey: string, digest: Buffer): Promise<Outcome> {
@@ -109,17 +154,19 @@ export class KeyVerifier {
       this.unknownIds.set(id, true);
       return { code: 'invalid_api_key' };
     }
-    const matches = await verifySecret(secret, stored.secretHash);
-    let failure: AuthFailure | null = null;
-    if (!matches) failure = 'invalid_api_key';
-    else if (stored.revokedAt && stored.revokedAt.getTime() <= this.now()) failure = 'key_revoked';
-    else if (this.expiredNow(stored)) failure = 'key_expired';
+    const knownHash = this.matched.get(cacheKey);
+    const matches =
+      knownHash !== undefined && knownHash === stored.secretHash
+        ? true
+        : await verifySecret(secret, stored.secretHash);
+    const failure = this.failureOf(stored, matches);
     if (failure) {
       this.negative.set(cacheKey, failure);
       return { code: failure };
     }
     const identity = identityOf(stored);
-    this.positive.set(cacheKey, { identity, digest });
+    this.matched.set(cacheKey, stored.secretHash);
+    this.positive.set(cacheKey, { identity, digest, secretHash: stored.secretHash, verifiedAt: this.now() });
     return { identity };
   }
 }

@@ -43,6 +43,8 @@ interface Call {
   reservation: Reservation | null;
   usage: Usage;
   upstreamMs: number;
+  /** The audit row was handed to the writer (exactly once per call). */
+  recorded: boolean;
 }
 
 function modelOf(body: unknown): string | null {
@@ -303,6 +305,7 @@ async function forwardStage(call: Call, provider: ProviderRuntime, norm: Normali
     .headers(passBackHeaders(response.headers))
     .headers(governanceHeaders(call))
     .header('x-aigov-overhead-ms', overheadMs(call).toFixed(3));
+  await recordBeforeAnswer(call);
   await reply.send(out);
 }
 
@@ -311,8 +314,13 @@ function searchOf(url: string): string {
   return q === -1 ? '' : url.slice(q);
 }
 
-/** Fills usage, cost and timing into the row, reconciles the reservation, enqueues the row. */
-async function recordStage(call: Call): Promise<void> {
+/**
+ * Fills usage, cost and timing into the row and hands it to the audit writer, once. In sync
+ * durability mode this waits for the row to be fsynced; false means it could not be kept.
+ */
+async function recordStage(call: Call): Promise<boolean> {
+  if (call.recorded) return true;
+  call.recorded = true;
   const { row, usage } = call;
   row.promptTokens = usage.promptTokens;
   row.completionTokens = usage.completionTokens;
@@ -322,17 +330,31 @@ async function recordStage(call: Call): Promise<void> {
   row.upstreamMs = call.upstreamMs > 0 ? round3(call.upstreamMs) : null;
   row.overheadMs = round3(overheadMs(call));
   if (call.norm) row.content = call.services.auditContent(call.norm, call.decision);
-  call.services.audit.enqueue(row);
-  call.services.metrics?.observeCall(row);
-  if (call.reservation) {
-    if (row.statusCode >= 400 && row.upstreamMs === null)
-      await call.services.limiter.release(call.reservation);
-    else
-      await call.services.limiter.reconcile(call.reservation, {
-        totalTokens: usage.totalTokens,
-        costUsd: row.costUsd,
-      });
-  }
+  call.services.metrics.observeCall(row);
+  return call.services.config.audit.durability === 'sync'
+    ? call.services.audit.enqueueDurable(row)
+    : call.services.audit.enqueue(row);
+}
+
+/**
+ * Sync durability: the row must be on disk before the caller sees the answer. (Streams are the
+ * exception: their row is complete only when the stream is, so it is fsynced right after.)
+ */
+async function recordBeforeAnswer(call: Call): Promise<void> {
+  if (call.services.config.audit.durability !== 'sync') return;
+  if (!(await recordStage(call))) throw new AigovError('audit_unavailable');
+}
+
+/** After the answer: replace the limit reservation's estimate with what was actually used. */
+async function settleStage(call: Call): Promise<void> {
+  if (!call.reservation) return;
+  const { row } = call;
+  if (row.statusCode >= 400 && row.upstreamMs === null) await call.services.limiter.release(call.reservation);
+  else
+    await call.services.limiter.reconcile(call.reservation, {
+      totalTokens: call.usage.totalTokens,
+      costUsd: row.costUsd,
+    });
 }
 
 /** Refusals (bad key, bad input, policy, limits, fail-closed) are blocks; failures to serve are errors. */
@@ -375,6 +397,7 @@ export async function governedCall(
     reservation: null,
     usage: UNKNOWN_USAGE,
     upstreamMs: 0,
+    recorded: false,
   };
   try {
     await authenticateStage(call);
@@ -394,11 +417,13 @@ export async function governedCall(
     call.row.decision = decisionAfterError(e);
     call.row.error ??= e.code;
     if (!reply.sent && !reply.raw.headersSent) {
+      await recordBeforeAnswer(call).catch(() => {});
       reply.headers(governanceHeaders(call));
       sendError(reply, e, family);
     }
   } finally {
     await recordStage(call);
+    await settleStage(call);
   }
 }
 

@@ -137,3 +137,62 @@ function generateKeyWithId(id: string, secret: string): string {
   }
   return body + sum;
 }
+
+t.test('hot keys are re-checked in the background before they expire', async (t) => {
+  const f = await fixture();
+  t.match(await f.verifier.verify(f.g.key), { ok: true, cached: false });
+  f.advance(3_000); // past ttl/2: this hit triggers one background lookup
+  t.match(await f.verifier.verify(f.g.key), { ok: true, cached: true });
+  await new Promise((r) => setImmediate(r));
+  t.equal(f.lookups.length, 2, 'one background lookup');
+  f.advance(3_000); // 6 s after the first verification: the renewed entry is still valid
+  t.match(await f.verifier.verify(f.g.key), { ok: true, cached: true }, 'renewed, no caller waited');
+  await new Promise((r) => setImmediate(r)); // let that hit's own re-check finish
+  f.stored.revokedAt = new Date(f.now() - 1);
+  f.advance(3_000);
+  t.match(await f.verifier.verify(f.g.key), { ok: true, cached: true }, 'served while the re-check runs');
+  await new Promise((r) => setImmediate(r));
+  t.match(
+    await f.verifier.verify(f.g.key),
+    { ok: false, code: 'key_revoked' },
+    'the re-check saw the revocation',
+  );
+});
+
+t.test('an expired cache entry is renewed with a lookup but without bcrypt', async (t) => {
+  const g = generateKey();
+  const stored: StoredKey = {
+    id: g.id,
+    secretHash: await hashSecret(g.secret, 11),
+    owner: 'a@example.com',
+    name: null,
+    team: null,
+    tags: [],
+    models: [],
+    expiresAt: null,
+    createdAt: new Date(),
+    revokedAt: null,
+    lastUsedAt: null,
+    rotatedFrom: null,
+    rotatedTo: null,
+  };
+  let clock = 1_000_000; // lru-cache treats a start time of 0 as 'no TTL'
+  const v = new KeyVerifier({
+    lookup: async () => stored,
+    ttlMs: 1_000,
+    negativeTtlMs: 1_000,
+    max: 10,
+    now: () => clock,
+  });
+  let s = performance.now();
+  t.match(await v.verify(g.key), { ok: true, cached: false });
+  const first = performance.now() - s;
+  clock += 10_000; // entry expired, nobody refreshed it
+  s = performance.now();
+  t.match(await v.verify(g.key), { ok: true, cached: false });
+  const second = performance.now() - s;
+  t.ok(second * 5 < first, `renewal ${second.toFixed(1)} ms vs first verification ${first.toFixed(1)} ms`);
+  stored.secretHash = await hashSecret('another secret entirely', 4);
+  clock += 10_000;
+  t.match(await v.verify(g.key), { ok: false, code: 'invalid_api_key' }, 'a changed hash means bcrypt again');
+});
