@@ -113,7 +113,7 @@ export const configSchema = z
       .object({
         batch_size: z.number().int().positive().max(5_000).default(500),
         flush_interval: duration.default(200),
-        queue_max: z.number().int().positive().default(100_000),
+        queue_max: z.number().int().positive().default(20_000),
         /** What of the prompt the audit row keeps. */
         content: z.enum(['none', 'redacted', 'full']).default('none'),
         /** When the queue or spool is full: refuse governed requests (503) or serve and count dropped rows. */

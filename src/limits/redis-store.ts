@@ -85,6 +85,8 @@ export class RedisLimitStore implements LimitStore {
         // A limit check is on the request path: fail now and let the fail mode decide, never queue.
         maxRetriesPerRequest: 0,
         enableOfflineQueue: false,
+        // Reserve/reconcile scripts from concurrent requests share one round trip per tick.
+        enableAutoPipelining: true,
         retryStrategy: (times) => Math.min(times * 100, 1000),
       };
       this.client = options.url ? new Redis(options.url, redisOptions) : new Redis(redisOptions);

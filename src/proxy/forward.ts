@@ -55,12 +55,16 @@ export async function sendUpstream(input: SendInput): Promise<UpstreamCall> {
       credential: provider.credential,
       requestId: input.requestId,
     });
-    const target = new URL(url);
+    // The adapter joined the provider's base URL (whose origin the pool serves) and the route:
+    // the request path is the rest, no URL parsing per request.
+    const path = url.startsWith(provider.origin)
+      ? url.slice(provider.origin.length) || '/'
+      : new URL(url).pathname;
     const sentAt = performance.now();
     try {
       const response = await provider.pool.request({
         method: input.method,
-        path: target.pathname + target.search,
+        path,
         headers,
         body: input.body,
         signal: input.signal,
