@@ -5,6 +5,9 @@
 import t from 'tap';
 import { runBench } from '../../bench/run.js';
 
+// Many child processes on a 2-core machine shared with other test files: give it room.
+t.setTimeout(400_000);
+
 t.test('quick benchmark run yields a well-formed results object', async (t) => {
   const lines: string[] = [];
   const res = await runBench({
