@@ -59,6 +59,11 @@ export const ERROR_CATALOGUE = {
     message: 'Audit log unavailable; refusing to serve unrecorded requests',
   },
   overloaded: { status: 503, type: 'overloaded_error', message: 'Server overloaded, retry later' },
+  auth_unavailable: {
+    status: 503,
+    type: 'overloaded_error',
+    message: 'Key store unavailable; cannot verify this key right now',
+  },
   internal_error: { status: 500, type: 'api_error', message: 'Internal error' },
 } as const satisfies Record<string, { status: number; type: string; message: string }>;
 

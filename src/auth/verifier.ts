@@ -6,7 +6,7 @@ import { verifySecret } from './hashing.js';
 import { identityOf, type StoredKey } from './key-store.js';
 import type { Throttle } from '../limits/throttle.js';
 
-export type AuthFailure = 'invalid_api_key' | 'key_expired' | 'key_revoked';
+export type AuthFailure = 'invalid_api_key' | 'key_expired' | 'key_revoked' | 'auth_unavailable';
 export type VerifyResult =
   { ok: true; identity: KeyIdentity; cached: boolean } | { ok: false; code: AuthFailure };
 
@@ -149,7 +149,13 @@ export class KeyVerifier {
   }
 
   private async verifySlow(id: string, secret: string, cacheKey: string, digest: Buffer): Promise<Outcome> {
-    const stored = await this.options.lookup(id);
+    let stored: StoredKey | null;
+    try {
+      stored = await this.options.lookup(id);
+    } catch {
+      // Not the caller's fault and not cached: the next attempt looks again.
+      return { code: 'auth_unavailable' };
+    }
     if (!stored) {
       this.unknownIds.set(id, true);
       return { code: 'invalid_api_key' };

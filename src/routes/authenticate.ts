@@ -17,6 +17,7 @@ export async function authenticate(verifier: KeyVerifier, request: FastifyReques
   const raw = extractApiKey(request.headers);
   const result = raw ? await verifier.verify(raw) : null;
   if (result?.ok) return result.identity;
+  if (result?.code === 'auth_unavailable') throw new AigovError('auth_unavailable', { retryAfter: 1 });
   throttle?.hit(request.ip);
   if (!result) throw new AigovError('invalid_api_key', { message: 'Missing aigov API key' });
   throw new AigovError(result.code);

@@ -196,3 +196,24 @@ t.test('an expired cache entry is renewed with a lookup but without bcrypt', asy
   clock += 10_000;
   t.match(await v.verify(g.key), { ok: false, code: 'invalid_api_key' }, 'a changed hash means bcrypt again');
 });
+
+t.test('a key store outage is reported as such, not as a bad key, and not cached', async (t) => {
+  const g = generateKey();
+  let down = true;
+  const v = new KeyVerifier({
+    lookup: async () => {
+      if (down) throw new Error('connection refused');
+      return null;
+    },
+    ttlMs: 5_000,
+    negativeTtlMs: 5_000,
+    max: 10,
+  });
+  t.match(await v.verify(g.key), { ok: false, code: 'auth_unavailable' });
+  down = false;
+  t.match(
+    await v.verify(g.key),
+    { ok: false, code: 'invalid_api_key' },
+    'looked up again once the store is back',
+  );
+});
