@@ -13,6 +13,7 @@ import type { Config } from './config/schema.js';
 import type { Services } from './services.js';
 import { requestIdFor } from './routes/request-id.js';
 import { sendError } from './routes/render-error.js';
+import { toAigovError } from './routes/fastify-errors.js';
 import { registerHealthRoutes, type ReadinessCheck } from './routes/health.js';
 import { registerEvaluateRoute } from './routes/evaluate.js';
 import { registerCheckRoute } from './routes/check.js';
@@ -34,25 +35,6 @@ const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 export function familyForPath(url: string): ProviderFamily {
   const path = url.split('?', 1)[0] ?? '';
   return /(^|\/)v1\/messages(\/|$)/.test(path) || path.startsWith('/anthropic/') ? 'anthropic' : 'openai';
-}
-
-/** Maps Fastify's own errors (parser, limits) onto the catalogue, so every 4xx has one shape. */
-function toAigovError(err: FastifyError): AigovError {
-  switch (err.code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new AigovError('body_too_large');
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new AigovError('unsupported_media_type');
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-    case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      return new AigovError('invalid_json');
-    default:
-      if (err.statusCode === 400 || err instanceof SyntaxError)
-        return new AigovError('invalid_json', { message: `Invalid request body: ${err.message}` });
-      if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500)
-        return new AigovError('invalid_request', { message: err.message });
-      return new AigovError('internal_error', { cause: err });
-  }
 }
 
 /** PEM text inline, or a file path (a mounted Kubernetes secret). Both or neither must be set. */

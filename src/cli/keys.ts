@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { KeyStore, type StoredKey } from '../auth/key-store.js';
+import { KeyStore } from '../auth/key-store.js';
+import { keyStatus, toKeyView as publicView } from '../admin/key-repository.js';
 import { isKeyId } from '../auth/key-format.js';
 import { parseDurationMs } from '../config/duration.js';
 import { withDb } from './context.js';
@@ -25,29 +26,6 @@ function keyId(value: string): string {
   if (!isKeyId(value))
     throw new UsageError(`"${value}" is not a key id (12 letters and digits; see aigov keys list)`);
   return value;
-}
-
-function publicView(k: StoredKey): Record<string, unknown> {
-  return {
-    id: k.id,
-    owner: k.owner,
-    name: k.name,
-    team: k.team,
-    tags: k.tags,
-    models: k.models,
-    created_at: k.createdAt.toISOString(),
-    expires_at: k.expiresAt?.toISOString() ?? null,
-    revoked_at: k.revokedAt?.toISOString() ?? null,
-    last_used_at: k.lastUsedAt?.toISOString() ?? null,
-    rotated_to: k.rotatedTo,
-  };
-}
-
-function status(k: StoredKey, now = Date.now()): string {
-  if (k.revokedAt) return 'revoked';
-  if (k.expiresAt && k.expiresAt.getTime() <= now) return 'expired';
-  if (k.rotatedTo) return 'rotating';
-  return 'active';
 }
 
 function table(rows: string[][]): string {
@@ -104,7 +82,7 @@ export function registerKeyCommands(program: Command): void {
       const all = await withDb((db, config) => new KeyStore(db, config.auth.bcrypt_cost).list());
       if (opts.json) {
         process.stdout.write(
-          JSON.stringify(all.map((k) => ({ ...publicView(k), status: status(k) }))) + '\n',
+          JSON.stringify(all.map((k) => publicView(k))) + '\n',
         );
         return;
       }
@@ -119,7 +97,7 @@ export function registerKeyCommands(program: Command): void {
           k.owner,
           k.team ?? '-',
           k.name ?? '-',
-          status(k),
+          keyStatus(k),
           k.expiresAt?.toISOString() ?? '-',
           k.lastUsedAt?.toISOString() ?? '-',
         ]);

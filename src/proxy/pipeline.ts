@@ -204,17 +204,7 @@ async function forwardStage(call: Call, provider: ProviderRuntime, norm: Normali
   reply.raw.once('close', onClose);
   let upstream: UpstreamCall;
   try {
-    upstream = await sendUpstream({
-      primary: provider,
-      registry: call.services.providers,
-      method: call.spec.method,
-      route: call.spec.path,
-      search: searchOf(request.url),
-      incomingHeaders: request.headers,
-      requestId: request.id,
-      body,
-      signal: abort.signal,
-    });
+    upstream = await callUpstream(call, provider, body, abort.signal);
   } catch (err) {
     if (abort.signal.aborted) {
       call.row.aborted = true;
@@ -307,6 +297,26 @@ async function forwardStage(call: Call, provider: ProviderRuntime, norm: Normali
     .header('x-aigov-overhead-ms', overheadMs(call).toFixed(3));
   await recordBeforeAnswer(call);
   await reply.send(out);
+}
+
+/** The call's own route, query, headers and request id, to the provider (or its fallbacks). */
+function callUpstream(
+  call: Call,
+  provider: ProviderRuntime,
+  body: Buffer | string | null,
+  signal: AbortSignal,
+): Promise<UpstreamCall> {
+  return sendUpstream({
+    primary: provider,
+    registry: call.services.providers,
+    method: call.spec.method,
+    route: call.spec.path,
+    search: searchOf(call.request.url),
+    incomingHeaders: call.request.headers,
+    requestId: call.request.id,
+    body,
+    signal,
+  });
 }
 
 function searchOf(url: string): string {
@@ -429,19 +439,9 @@ export async function governedCall(
 
 /** GET /v1/models and the like: authenticated, forwarded, recorded; no policies or limits. */
 async function forwardUngoverned(call: Call, provider: ProviderRuntime): Promise<void> {
-  const { request, reply } = call;
+  const { reply } = call;
   const abort = new AbortController();
-  const upstream = await sendUpstream({
-    primary: provider,
-    registry: call.services.providers,
-    method: call.spec.method,
-    route: call.spec.path,
-    search: searchOf(request.url),
-    incomingHeaders: request.headers,
-    requestId: request.id,
-    body: null,
-    signal: abort.signal,
-  }).catch((err: unknown) => {
+  const upstream = await callUpstream(call, provider, null, abort.signal).catch((err: unknown) => {
     throw isAigovError(err) ? err : upstreamError(provider.name, err);
   });
   const raw = await readBody(upstream.response.body, MAX_RESPONSE_BYTES);

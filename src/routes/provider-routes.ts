@@ -1,8 +1,9 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AigovError, isAigovError } from '../errors.js';
+import type { AigovError } from '../errors.js';
 import { getAdapter, type RouteSpec } from '../providers/adapter.js';
 import type { ProviderFamily } from '../providers/types.js';
 import { governedCall } from '../proxy/pipeline.js';
+import { bodyReadError } from './fastify-errors.js';
 import type { Services } from '../services.js';
 
 const FAMILIES: readonly ProviderFamily[] = ['openai', 'anthropic'];
@@ -62,22 +63,6 @@ function targetFor(spec: RouteSpec, family: ProviderFamily, fam: ProviderFamily)
   return fam === family ? spec : (getAdapter(fam).routeFor(spec.method, spec.path) ?? spec);
 }
 
-/** Body-parsing failures, as catalogue errors; anything else is not ours to handle. */
-function bodyError(err: FastifyError | AigovError): AigovError | null {
-  if (isAigovError(err)) return err.status === 400 || err.status === 413 || err.status === 415 ? err : null;
-  switch (err.code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new AigovError('body_too_large');
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new AigovError('unsupported_media_type');
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-    case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      return new AigovError('invalid_json');
-    default:
-      return null;
-  }
-}
-
 /**
  * A body that cannot be parsed never reaches the handler, so without this the refusal would
  * leave no audit row. It goes through the pipeline instead: authenticated first (a bad key is a
@@ -89,7 +74,7 @@ function bodyErrorHandler(
   target: (request: FastifyRequest) => { spec: RouteSpec; family: ProviderFamily; provider: string | null },
 ) {
   return (err: FastifyError | AigovError, request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    const refusal = bodyError(err);
+    const refusal = bodyReadError(err);
     if (!refusal || reply.sent) throw err;
     const { spec, family, provider } = target(request);
     return governedCall(services, request, reply, spec, family, provider, refusal);

@@ -1,24 +1,12 @@
 import t, { type Test } from 'tap';
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { startProxy, type ProxyHarness } from '../../support/proxy.js';
 import { startTcpProxy, type TcpProxy } from '../../support/tcp-proxy.js';
+import { redisReachable, REDIS_URL } from '../../support/redis.js';
 import { IN_CI } from '../../support/db.js';
 
 /** Redis going away mid-run, seen from the proxy: fail closed refuses, fail open serves flagged. */
-const REDIS = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
-
-async function redisUp(): Promise<boolean> {
-  const r = new Redis(REDIS.toString(), { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 1000 });
-  try {
-    await r.connect();
-    return (await r.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    r.disconnect();
-  }
-}
+const REDIS = new URL(REDIS_URL);
 
 const body = { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] };
 
@@ -55,7 +43,7 @@ async function setup(t: Test, failMode: 'open' | 'closed'): Promise<{ h: ProxyHa
 }
 
 t.test('Redis outage through the proxy', async (t) => {
-  if (!(await redisUp())) {
+  if (!(await redisReachable())) {
     if (IN_CI) throw new Error('Redis must be reachable in CI');
     return t.plan(0, 'Redis not reachable');
   }

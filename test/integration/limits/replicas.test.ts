@@ -2,9 +2,9 @@ import t from 'tap';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { Pool } from 'undici';
-import { Redis } from 'ioredis';
 import { KeyStore } from '../../../src/auth/key-store.js';
 import { postgresDb, IN_CI } from '../../support/db.js';
+import { redisReachable, REDIS_URL } from '../../support/redis.js';
 import { startMockProvider } from '../../support/mock-provider.js';
 import { startProxyProcess, type ProxyProcess } from '../../support/proxy-process.js';
 
@@ -12,19 +12,6 @@ import { startProxyProcess, type ProxyProcess } from '../../support/proxy-proces
  * Limits hold across replicas: three proxy processes share one Redis and one Postgres, and the
  * counters are atomic in Redis, so N replicas never allow N times the limit.
  */
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-
-async function redisReachable(): Promise<boolean> {
-  const r = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 1000 });
-  try {
-    await r.connect();
-    return (await r.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    r.disconnect();
-  }
-}
 
 t.test('three replicas sharing Redis', async (t) => {
   const pg = await postgresDb();
