@@ -14,6 +14,13 @@ export default tseslint.config(
     },
   },
   {
+    // Plain Node scripts (bin/, scripts/*.mjs) run outside TypeScript: give them Node's globals.
+    files: ['**/*.js', '**/*.mjs'],
+    languageOptions: {
+      globals: { process: 'readonly', URL: 'readonly', console: 'readonly', Buffer: 'readonly' },
+    },
+  },
+  {
     files: ['test/**/*.ts', 'bench/**/*.ts'],
     rules: { '@typescript-eslint/no-non-null-assertion': 'off' },
   },

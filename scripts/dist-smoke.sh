@@ -24,7 +24,7 @@ audit:
   spool_dir: $work/data/spool
 YAML
 (cd "$work" && NODE_ENV=production AIGOV_EMBEDDED_DB=true HOST=127.0.0.1 PORT=$port \
-  AIGOV_CONFIG="$work/aigov.yaml" LOG_LEVEL=warn node dist/main.js >"$work/server.log" 2>&1) &
+  AIGOV_CONFIG="$work/aigov.yaml" LOG_LEVEL=warn exec node dist/main.js >"$work/server.log" 2>&1) &
 pid=$!
 for _ in $(seq 1 120); do
   if body=$(curl -fsS "http://127.0.0.1:$port/health" 2>/dev/null); then break; fi
@@ -36,5 +36,7 @@ echo "health: ${body:-none}"
 ready=$(curl -sS "http://127.0.0.1:$port/ready")
 echo "ready: $ready"
 kill -TERM "$pid"
-wait "$pid"
+rc=0
+wait "$pid" || rc=$?
+if [ "$rc" -ne 0 ]; then cat "$work/server.log"; echo "server exited with $rc after SIGTERM" >&2; exit 1; fi
 echo "dist smoke: ok"
