@@ -81,9 +81,7 @@ export function registerKeyCommands(program: Command): void {
     .action(async (opts: { json?: boolean }) => {
       const all = await withDb((db, config) => new KeyStore(db, config.auth.bcrypt_cost).list());
       if (opts.json) {
-        process.stdout.write(
-          JSON.stringify(all.map((k) => publicView(k))) + '\n',
-        );
+        process.stdout.write(JSON.stringify(all.map((k) => publicView(k))) + '\n');
         return;
       }
       if (all.length === 0) {
