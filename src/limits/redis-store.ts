@@ -90,6 +90,9 @@ export class RedisLimitStore implements LimitStore {
         retryStrategy: (times) => Math.min(times * 100, 1000),
       };
       this.client = options.url ? new Redis(options.url, redisOptions) : new Redis(redisOptions);
+      // Connection errors surface as failed commands (and the limiter's fail mode); without a
+      // listener ioredis would print every reconnect failure to stderr.
+      this.client.on('error', () => {});
       this.ownsClient = true;
     }
   }
