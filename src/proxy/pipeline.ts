@@ -96,7 +96,7 @@ async function decideStage(call: Call, norm: NormalizedRequest, key: KeyIdentity
   const decision = evaluate(call.policySet, norm, key);
   call.decision = decision;
   call.row.decision = decision.decision;
-  call.row.policyIds = decision.matchedPolicyIds;
+  call.row.policyIds = [...decision.matchedPolicyIds]; // later stages append limit and output rules
   call.row.riskScore = decision.riskScore;
   call.row.reasons =
     decision.reasons.length || decision.monitor.length ? [...decision.reasons, ...decision.monitor] : null;
