@@ -181,6 +181,9 @@ export async function prepareEnvironment(opts: EnvironmentOptions): Promise<Benc
       AIGOV_MIGRATE_ON_START: 'true',
       REDIS_URL: '',
       DATABASE_URL: '',
+      // Each proxy is its own replica: its own audit chain and spool (a spool is locked by one process).
+      AIGOV_REPLICA_ID: `bench-${name}`.replace(/[^A-Za-z0-9_.:-]/g, '-'),
+      AIGOV_AUDIT_SPOOL_DIR: join(dir, `spool-${name}`.replace(/[^A-Za-z0-9_.-]/g, '-')),
     };
     if (hasPg) {
       const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
