@@ -97,6 +97,10 @@ export async function buildApp(services: Services, options: BuildAppOptions = {}
     loggerInstance: services.logger as FastifyBaseLogger,
     // Per-request lines would duplicate the audit log and cost throughput; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
+    // A child logger per request costs an allocation and a redaction setup on the hot path; at
+    // info level nothing logs per request, and error lines carry requestId explicitly.
+    childLoggerFactory: (logger, bindings, opts) =>
+      logger.level === 'debug' || logger.level === 'trace' ? logger.child(bindings, opts) : logger,
     genReqId: requestIdFor,
     requestIdHeader: false,
     bodyLimit: config.server.body_limit_bytes,

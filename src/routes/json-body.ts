@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import type { FastifyInstance } from 'fastify';
 import { AigovError } from '../errors.js';
 
@@ -7,8 +8,6 @@ declare module 'fastify' {
     rawBody?: Buffer;
   }
 }
-
-const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Far beyond any provider request; bounds the work every later stage can be made to do. */
 export const MAX_JSON_DEPTH = 64;
@@ -48,13 +47,12 @@ export function registerJsonBody(app: FastifyInstance): void {
       done(new AigovError('invalid_json', { message: 'Request body is empty; expected a JSON object' }));
       return;
     }
-    let text: string;
-    try {
-      text = utf8.decode(body);
-    } catch {
+    // Native validation, then a plain decode: cheaper than a fatal TextDecoder.
+    if (!isUtf8(body)) {
       done(new AigovError('invalid_json', { message: 'Request body is not valid UTF-8' }));
       return;
     }
+    const text = body.toString('utf8');
     try {
       done(null, JSON.parse(text));
     } catch (err) {
