@@ -22,7 +22,7 @@ import { registerJsonBody } from './routes/json-body.js';
 import { registerOpenApi } from './routes/openapi.js';
 import { registerMetricsRoute } from './routes/metrics.js';
 import type { ProviderFamily } from './providers/types.js';
-import { registerAdminRoutes } from './admin/index.js';
+import { registerAdminRoutes, adminSchemas } from './admin/index.js';
 import { registerUiRoutes } from './routes/ui.js';
 
 export interface BuildAppOptions {
@@ -155,7 +155,7 @@ export async function buildApp(services: Services, options: BuildAppOptions = {}
       exposedHeaders: EXPOSED_HEADERS,
       maxAge: 600,
     });
-  await registerOpenApi(app, services);
+  await registerOpenApi(app, services, { componentSchemas: adminSchemas });
   registerMetricsRoute(app, services.metrics);
   registerHealthRoutes(app, services, options.readinessChecks ?? []);
   // Liveness, readiness and metrics stay outside the load shedder: a busy pod is not a dead one.
