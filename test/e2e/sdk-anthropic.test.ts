@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap';
 import Anthropic from '@anthropic-ai/sdk';
 import { DEFAULT_REPLY } from '../support/mock-provider.js';
+import { sdkPolicies } from '../support/sdk-policies.js';
 import {
   ANTHROPIC_PROVIDER_KEY,
   CALLER_CREDENTIAL_HEADERS,
@@ -9,19 +10,7 @@ import {
 } from '../support/proxy.js';
 
 /** The real @anthropic-ai/sdk pointed at the proxy: the base URL is the only change. */
-const POLICIES = `version: 1
-rules:
-  - id: no-ssn
-    when: { detect: [ssn] }
-    action: block
-    message: "SSNs may not be sent to a model"
-  - id: mask-email
-    when: { detect: [email] }
-    action: redact
-  - id: tight-limit
-    scope: { tags: [limited] }
-    limit: { requests: 2, per: 1h }
-`;
+const POLICIES = sdkPolicies(2);
 
 const MODEL = 'claude-sonnet-4-5';
 

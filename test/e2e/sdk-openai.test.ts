@@ -2,25 +2,14 @@ import t, { type Test } from 'tap';
 import OpenAI from 'openai';
 import { DEFAULT_REPLY } from '../support/mock-provider.js';
 import { CALLER_CREDENTIAL_HEADERS, OPENAI_PROVIDER_KEY, mockHeader, startProxy } from '../support/proxy.js';
+import { sdkPolicies } from '../support/sdk-policies.js';
 
 /**
  * The real `openai` package pointed at a running proxy with only a base URL change: plain and
  * streamed chat, the responses API, embeddings, models, and each refusal raising the SDK's own
  * error class.
  */
-const POLICIES = `version: 1
-rules:
-  - id: no-ssn
-    when: { detect: [ssn] }
-    action: block
-    message: "SSNs may not be sent to a model"
-  - id: mask-email
-    when: { detect: [email] }
-    action: redact
-  - id: tight-limit
-    scope: { tags: [limited] }
-    limit: { requests: 2, per: 1h }
-`;
+const POLICIES = sdkPolicies(2);
 
 t.test('the openai SDK through the proxy', async (t) => {
   const h = await startProxy({ policies: POLICIES });

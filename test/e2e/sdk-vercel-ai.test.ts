@@ -3,24 +3,13 @@ import { APICallError, embed, generateText, streamText } from 'ai';
 import { createOpenAI } from '@ai-sdk/openai';
 import { DEFAULT_REPLY } from '../support/mock-provider.js';
 import { OPENAI_PROVIDER_KEY, mockHeader, startProxy } from '../support/proxy.js';
+import { sdkPolicies } from '../support/sdk-policies.js';
 
 /**
  * The Vercel AI SDK (`ai` + `@ai-sdk/openai`) pointed at the proxy with createOpenAI({ baseURL }).
  * `openai(model)` speaks the responses API, `openai.chat(model)` chat completions: both are covered.
  */
-const POLICIES = `version: 1
-rules:
-  - id: no-ssn
-    when: { detect: [ssn] }
-    action: block
-    message: "SSNs may not be sent to a model"
-  - id: mask-email
-    when: { detect: [email] }
-    action: redact
-  - id: tight-limit
-    scope: { tags: [limited] }
-    limit: { requests: 1, per: 1h }
-`;
+const POLICIES = sdkPolicies(1);
 
 async function rejection(p: Promise<unknown>): Promise<unknown> {
   return p.then(
