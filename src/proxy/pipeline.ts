@@ -131,6 +131,18 @@ function overheadMs(call: Call): number {
   return Math.max(0, performance.now() - call.started - call.upstreamMs);
 }
 
+/** The audit row lists output-side matches and their reasons next to the request-side ones. */
+function noteResponseDecision(call: Call, decision: Decision): void {
+  for (const id of decision.matchedPolicyIds)
+    if (!call.row.policyIds.includes(id)) call.row.policyIds.push(id);
+  const reasons = [...decision.reasons, ...decision.monitor];
+  if (reasons.length > 0)
+    call.row.reasons = [
+      ...(Array.isArray(call.row.reasons) ? (call.row.reasons as unknown[]) : []),
+      ...reasons,
+    ];
+}
+
 /** Output-side policies on a whole response: block replaces it, redact rewrites its text. */
 function inspectResponse(call: Call, json: unknown): { body: unknown; changed: boolean } {
   const set = call.policySet;
@@ -144,8 +156,7 @@ function inspectResponse(call: Call, json: unknown): { body: unknown; changed: b
     call.key,
     'response',
   );
-  for (const id of decision.matchedPolicyIds)
-    if (!call.row.policyIds.includes(id)) call.row.policyIds.push(id);
+  noteResponseDecision(call, decision);
   if (!decision.allowed) {
     call.row.decision = 'block';
     throw new AigovError('policy_blocked', {
@@ -172,8 +183,7 @@ function streamInspector(call: Call): ((text: string) => AigovError | null) | nu
     // Text already sent cannot be unsent: on a stream, a matching redact rule ends it like a block.
     if (decision.allowed && decision.decision !== 'redact') return null;
     const ruleId = decision.blockedBy ?? decision.reasons[0]?.policy ?? 'policy_blocked';
-    for (const id of decision.matchedPolicyIds)
-      if (!call.row.policyIds.includes(id)) call.row.policyIds.push(id);
+    noteResponseDecision(call, decision);
     call.row.decision = 'block';
     return new AigovError('policy_blocked', {
       providerCode: ruleId,

@@ -68,6 +68,7 @@ t.test('output-side policies', async (t) => {
     for (const r of rows) {
       t.equal(r['decision'], 'block');
       t.same(r['policy_ids'], ['no-secret-out']);
+      t.match(r['reasons'], [{ policy: 'no-secret-out', action: 'block' }], 'the output block says why');
       t.ok(Number(r['total_tokens']) > 0, 'tokens the provider spent are still recorded');
     }
   });
@@ -153,6 +154,7 @@ t.test('output-side policies', async (t) => {
     for (const r of rows) {
       t.equal(r['decision'], 'block');
       t.match(String(r['error']), /^policy_blocked:/);
+      t.ok(Array.isArray(r['reasons']) && (r['reasons'] as unknown[]).length > 0, 'with its reasons');
     }
   });
 
