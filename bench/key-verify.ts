@@ -5,8 +5,7 @@
  */
 import { KeyVerifier } from '../src/auth/verifier.js';
 import { generateKey } from '../src/auth/key-format.js';
-import { hashSecret } from '../src/auth/hashing.js';
-import type { StoredKey } from '../src/auth/key-store.js';
+import { storedKeyFixture } from '../test/support/keys.js';
 
 const costArg = process.argv.indexOf('--cost');
 const cost = costArg > 0 ? Number(process.argv[costArg + 1]) : 12;
@@ -16,22 +15,7 @@ function pct(sorted: number[], p: number): number {
 }
 
 async function main(): Promise<void> {
-  const g = generateKey();
-  const stored: StoredKey = {
-    id: g.id,
-    secretHash: await hashSecret(g.secret, cost),
-    owner: 'bench@example.com',
-    name: null,
-    team: 'bench',
-    tags: [],
-    models: [],
-    expiresAt: null,
-    createdAt: new Date(),
-    revokedAt: null,
-    lastUsedAt: null,
-    rotatedFrom: null,
-    rotatedTo: null,
-  };
+  const { g, stored } = await storedKeyFixture(cost, { owner: 'bench@example.com', team: 'bench' });
   const make = (ttlMs: number) =>
     new KeyVerifier({
       lookup: async (id) => (id === stored.id ? stored : null),

@@ -53,11 +53,16 @@ export interface GeneratedKey {
   key: string;
 }
 
+/** The presented form of an id and secret, checksum included. */
+export function formatKey(id: string, secret: string): string {
+  const body = `${KEY_PREFIX}${id}_${secret}`;
+  return body + checksumOf(body);
+}
+
 export function generateKey(): GeneratedKey {
   const id = randomBase62(ID_LENGTH);
   const secret = randomBase62(SECRET_LENGTH);
-  const body = `${KEY_PREFIX}${id}_${secret}`;
-  return { id, secret, key: body + checksumOf(body) };
+  return { id, secret, key: formatKey(id, secret) };
 }
 
 export interface ParsedKey {

@@ -1,27 +1,12 @@
 import t from 'tap';
 import { KeyVerifier } from '../../../src/auth/verifier.js';
-import { generateKey } from '../../../src/auth/key-format.js';
+import { formatKey, generateKey } from '../../../src/auth/key-format.js';
 import { hashSecret } from '../../../src/auth/hashing.js';
 import type { StoredKey } from '../../../src/auth/key-store.js';
+import { storedKeyFixture } from '../../support/keys.js';
 
 async function fixture(overrides: Partial<StoredKey> = {}) {
-  const g = generateKey();
-  const stored: StoredKey = {
-    id: g.id,
-    secretHash: await hashSecret(g.secret, 4),
-    owner: 'alice@example.com',
-    name: null,
-    team: 'finance',
-    tags: ['a'],
-    models: [],
-    expiresAt: null,
-    createdAt: new Date(),
-    revokedAt: null,
-    lastUsedAt: null,
-    rotatedFrom: null,
-    rotatedTo: null,
-    ...overrides,
-  };
+  const { g, stored } = await storedKeyFixture(4, { team: 'finance', tags: ['a'], ...overrides });
   let clock = 1_000_000;
   const lookups: string[] = [];
   const verified: string[] = [];
@@ -89,7 +74,7 @@ t.test('wrong secret for a known id fails and is negatively cached', async (t) =
   const f = await fixture();
   const other = generateKey();
   // Same id, different secret: rebuild a well-formed key by swapping the id in.
-  const forged = generateKeyWithId(f.g.id, other.secret);
+  const forged = formatKey(f.g.id, other.secret);
   t.match(await f.verifier.verify(forged), { ok: false, code: 'invalid_api_key' });
   t.match(await f.verifier.verify(forged), { ok: false, code: 'invalid_api_key' });
   t.equal(f.lookups.length, 1, 'second failure served from the negative cache');
@@ -125,19 +110,6 @@ t.test('forget() drops a cached key at once (local revoke)', async (t) => {
   t.match(await f.verifier.verify(f.g.key), { ok: false, code: 'key_revoked' });
 });
 
-import { crc32 } from 'node:zlib';
-function generateKeyWithId(id: string, secret: string): string {
-  const alphabet = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
-  const body = `aigov_${id}_${secret}`;
-  let v = crc32(body) >>> 0;
-  let sum = '';
-  for (let i = 0; i < 6; i++) {
-    sum = alphabet[v % 62] + sum;
-    v = Math.floor(v / 62);
-  }
-  return body + sum;
-}
-
 t.test('hot keys are re-checked in the background before they expire', async (t) => {
   const f = await fixture();
   t.match(await f.verifier.verify(f.g.key), { ok: true, cached: false });
@@ -160,22 +132,7 @@ t.test('hot keys are re-checked in the background before they expire', async (t)
 });
 
 t.test('an expired cache entry is renewed with a lookup but without bcrypt', async (t) => {
-  const g = generateKey();
-  const stored: StoredKey = {
-    id: g.id,
-    secretHash: await hashSecret(g.secret, 11),
-    owner: 'a@example.com',
-    name: null,
-    team: null,
-    tags: [],
-    models: [],
-    expiresAt: null,
-    createdAt: new Date(),
-    revokedAt: null,
-    lastUsedAt: null,
-    rotatedFrom: null,
-    rotatedTo: null,
-  };
+  const { g, stored } = await storedKeyFixture(11);
   let clock = 1_000_000; // lru-cache treats a start time of 0 as 'no TTL'
   const v = new KeyVerifier({
     lookup: async () => stored,
