@@ -49,33 +49,42 @@ export interface ChainHead {
   hash: string;
 }
 
-const COLUMN_LIST = [...AUDIT_COLUMNS, ...CHAIN_COLUMNS].join(', ');
-const WIDTH = AUDIT_COLUMNS.length + CHAIN_COLUMNS.length;
-const SQL_CACHE = new Map<number, string>();
-/**
- * reasons arrives as JSON text: typed as text first, or postgres.js would JSON-encode the string
- * a second time for a jsonb parameter (PGlite would not), storing a JSON string instead of the value.
- */
-const CASTS: readonly (string | undefined)[] = [...AUDIT_COLUMNS, ...CHAIN_COLUMNS].map((c) =>
-  c === 'reasons' ? '::text::jsonb' : undefined,
-);
+const COLUMNS = [...AUDIT_COLUMNS, ...CHAIN_COLUMNS];
+/** Columns that are not text, with the cast that turns the JSON element's text into them. */
+const CASTS: Partial<Record<(typeof COLUMNS)[number], string>> = {
+  created_at: 'timestamptz',
+  reasons: 'jsonb',
+  risk_score: 'real',
+  status_code: 'integer',
+  latency_ms: 'real',
+  upstream_ms: 'real',
+  overhead_ms: 'real',
+  prompt_tokens: 'integer',
+  completion_tokens: 'integer',
+  total_tokens: 'integer',
+  cost_usd: 'numeric',
+  stream: 'boolean',
+  aborted: 'boolean',
+  degraded: 'boolean',
+  seq: 'bigint',
+};
 
-/** One multi-row INSERT per batch; the statement text depends only on the row count, so it is cached. */
-function insertSql(count: number): string {
-  let sql = SQL_CACHE.get(count);
-  if (sql) return sql;
-  const tuples: string[] = [];
-  for (let r = 0; r < count; r++) {
-    const params: string[] = [];
-    for (let c = 1; c <= WIDTH; c++) params.push(`$${r * WIDTH + c}${CASTS[c - 1] ?? ''}`);
-    tuples.push(`(${params.join(',')})`);
-  }
-  // No ON CONFLICT: a silently skipped row would leave a hole in the chain. A conflict fails the
-  // whole (atomic) statement and the careful path sorts out what is already there.
-  sql = `INSERT INTO usage_logs (${COLUMN_LIST}) VALUES ${tuples.join(',')}`;
-  if (SQL_CACHE.size < 64) SQL_CACHE.set(count, sql);
-  return sql;
+function selectExpr(column: (typeof COLUMNS)[number], i: number): string {
+  // text[] cannot be an element of a positional array without flattening: it stays a JSON array.
+  if (column === 'policy_ids') return `ARRAY(SELECT jsonb_array_elements_text(r.v->${i}))`;
+  const cast = CASTS[column];
+  return cast ? `(r.v->>${i})::${cast}` : `r.v->>${i}`;
 }
+
+/**
+ * One statement for any batch size: the rows travel as a single JSON array of positional arrays
+ * (one bind parameter), unpacked by Postgres. A multi-row VALUES list instead costs ~30 bind
+ * parameters per row to serialise on the event loop, and a fresh statement to parse and plan for
+ * every distinct batch size. ORDINALITY keeps ids in chain order.
+ */
+export const INSERT_SQL = `INSERT INTO usage_logs (${COLUMNS.join(', ')})
+  SELECT ${COLUMNS.map(selectExpr).join(', ')}
+  FROM jsonb_array_elements($1::text::jsonb) WITH ORDINALITY AS r(v, n) ORDER BY r.n`;
 
 function isUniqueViolation(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === '23505';
@@ -214,7 +223,7 @@ export class PostgresAuditSink implements AuditSink {
   }
 
   private async insert(rows: readonly AuditRow[], head: ChainHead): Promise<void> {
-    const params: unknown[] = [];
+    const values: unknown[][] = [];
     let prev = head;
     for (const row of rows) {
       const seq = prev.seq + 1;
@@ -224,10 +233,14 @@ export class PostgresAuditSink implements AuditSink {
         prevHash: prev.hash,
         rowHash: rowHash(prev.hash, this.replicaId, seq, contentFields(row)),
       };
-      params.push(...rowValues(row), link.replicaId, link.seq, link.prevHash, link.rowHash);
+      const v = rowValues(row);
+      v.push(link.replicaId, link.seq, link.prevHash, link.rowHash);
+      values.push(v);
       prev = { seq, hash: link.rowHash };
     }
-    await this.db.query(insertSql(rows.length), params);
+    // No ON CONFLICT: a silently skipped row would leave a hole in the chain. A conflict fails the
+    // whole (atomic) statement and the careful path sorts out what is already there.
+    await this.db.query(INSERT_SQL, [JSON.stringify(values)]);
     this.head = prev;
     this.sinceCheckpoint += rows.length;
   }

@@ -116,8 +116,11 @@ function optText(v: string | null | undefined): string | null {
   return v === null || v === undefined ? null : text(v);
 }
 
+/** Beyond float4's range the value would become Infinity, which JSON (the insert's format) cannot carry. */
 function optReal(v: number | null | undefined): number | null {
-  return typeof v === 'number' && Number.isFinite(v) ? Math.fround(v) : null;
+  if (typeof v !== 'number') return null;
+  const f = Math.fround(v);
+  return Number.isFinite(f) ? f : null;
 }
 
 function optInt(v: number | null | undefined): number | null {

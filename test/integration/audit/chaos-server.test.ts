@@ -52,7 +52,12 @@ t.test('Postgres outage under load, through the proxy', async (t) => {
   const outage = (async () => {
     while (sent < TOTAL / 3) await new Promise((r) => setTimeout(r, 10));
     hop.cut(true);
+    // At least 2 s, and until a flush has failed: on a loaded machine the requests left could all
+    // be answered (and queued) before the writer's next flush, and the outage would test nothing.
+    const until = Date.now() + 20_000;
     await new Promise((r) => setTimeout(r, 2_000));
+    while (h.services.audit.getStats().failedFlushes === 0 && Date.now() < until)
+      await new Promise((r) => setTimeout(r, 50));
     hop.cut(false);
   })();
   await Promise.all([...Array.from({ length: 32 }, worker), outage]);
