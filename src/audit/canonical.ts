@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { AuditRow } from './row.js';
 
 /**
@@ -87,11 +87,13 @@ export function contentKey(r: AuditRow): string {
   return JSON.stringify(contentFields(r));
 }
 
-/** row_hash = sha256(version, prev_hash, replica, seq, content): one hash object per row. */
+/** row_hash = sha256(version, prev_hash, replica, seq, content): one one-shot hash per row. */
 export function rowHash(prevHash: string, replicaId: string, seq: number, content: CanonicalFields): string {
-  return createHash('sha256')
-    .update(`${VERSION}\n${prevHash}\n${JSON.stringify([replicaId, String(seq), ...content])}`)
-    .digest('hex');
+  return hash(
+    'sha256',
+    `${VERSION}\n${prevHash}\n${JSON.stringify([replicaId, String(seq), ...content])}`,
+    'hex',
+  );
 }
 
 /**

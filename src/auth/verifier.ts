@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { KeyIdentity } from './identity.js';
 import { parseKey } from './key-format.js';
@@ -76,7 +76,8 @@ export class KeyVerifier {
   async verify(rawKey: string): Promise<VerifyResult> {
     const parsed = parseKey(rawKey);
     if (!parsed) return { ok: false, code: 'invalid_api_key' };
-    const digest = createHash('sha256').update(rawKey).digest();
+    // One-shot hash: no Hash object per request (this runs on every call).
+    const digest = hash('sha256', rawKey, 'buffer');
     const cacheKey = digest.toString('base64');
 
     const hit = this.positive.get(cacheKey);

@@ -1,5 +1,6 @@
 import type { Dispatcher } from 'undici';
 import { AigovError } from '../errors.js';
+import type { CallAbort } from './call-abort.js';
 import type { ProviderRegistry, ProviderRuntime } from '../providers/registry.js';
 import { isConnectError, upstreamError } from './upstream-errors.js';
 
@@ -20,7 +21,7 @@ export interface SendInput {
   incomingHeaders: Record<string, string | string[] | undefined>;
   requestId: string;
   body: Buffer | string | null;
-  signal: AbortSignal;
+  signal: CallAbort;
 }
 
 function retryableStatus(status: number): boolean {

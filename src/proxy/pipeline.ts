@@ -14,6 +14,7 @@ import type { NormalizedRequest, ProviderFamily, Usage } from '../providers/type
 import { costUsd, priceFor } from '../providers/pricing.js';
 import type { Reservation } from '../limits/limiter.js';
 import type { Services } from '../services.js';
+import { CallAbort } from './call-abort.js';
 import { readBody, sendUpstream, type UpstreamCall } from './forward.js';
 import { passBackHeaders } from './response-headers.js';
 import { relayStream } from './stream-relay.js';
@@ -207,16 +208,16 @@ async function forwardStage(call: Call, provider: ProviderRuntime, norm: Normali
     clientWantsUsage = prepared.clientWantsUsage;
   }
 
-  const abort = new AbortController();
+  const abort = new CallAbort();
   const onClose = (): void => {
     if (!reply.raw.writableEnded) abort.abort();
   };
   reply.raw.once('close', onClose);
   let upstream: UpstreamCall;
   try {
-    upstream = await callUpstream(call, provider, body, abort.signal);
+    upstream = await callUpstream(call, provider, body, abort);
   } catch (err) {
-    if (abort.signal.aborted) {
+    if (abort.aborted) {
       call.row.aborted = true;
       // Same label as a client leaving mid-stream: this is not a provider failure.
       call.row.error = 'client_aborted';
@@ -314,7 +315,7 @@ function callUpstream(
   call: Call,
   provider: ProviderRuntime,
   body: Buffer | string | null,
-  signal: AbortSignal,
+  signal: CallAbort,
 ): Promise<UpstreamCall> {
   return sendUpstream({
     primary: provider,
@@ -450,8 +451,8 @@ export async function governedCall(
 /** GET /v1/models and the like: authenticated, forwarded, recorded; no policies or limits. */
 async function forwardUngoverned(call: Call, provider: ProviderRuntime): Promise<void> {
   const { reply } = call;
-  const abort = new AbortController();
-  const upstream = await callUpstream(call, provider, null, abort.signal).catch((err: unknown) => {
+  const abort = new CallAbort();
+  const upstream = await callUpstream(call, provider, null, abort).catch((err: unknown) => {
     throw isAigovError(err) ? err : upstreamError(provider.name, err);
   });
   const raw = await readBody(upstream.response.body, MAX_RESPONSE_BYTES);
