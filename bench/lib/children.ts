@@ -3,7 +3,7 @@
  * in the bench process does not share an event loop with them and each child's RSS is its own.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
@@ -147,6 +147,19 @@ export function memoryOf(pid: number): MemoryStatus | null {
   const kb = (field: string): number =>
     Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0);
   return { rssMb: kb('VmRSS') / 1024, hwmMb: kb('VmHWM') / 1024 };
+}
+
+/**
+ * Resets a process's VmHWM to its current RSS (Linux >= 4.0, `echo 5 > /proc/<pid>/clear_refs`), so
+ * the next reading is the peak of what ran since. False when the kernel or permissions refuse.
+ */
+export function resetPeakRss(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Samples a process's RSS every `everyMs` until stopped; returns the highest VmRSS seen. */

@@ -1,55 +1,91 @@
 /**
- * Peak RSS of the proxy processes: VmHWM from /proc/<pid>/status after every other scenario and a
- * high-concurrency run (many connections, so many requests in flight at once). Optional soak:
- * RSS after 1 minute of steady load against RSS at the end (10 minutes by default).
+ * Peak RSS under many connections (many requests in flight at once): VmHWM is reset just before a
+ * closed-loop run at `memoryConnections`, so the reading is that run's own peak, for baseline A
+ * and each proxy. The lifetime VmHWM is reported too: it includes the fixed-rate run at half of
+ * baseline A's peak, which the proxy cannot sustain, so its backlog of queued requests (open loop)
+ * is what sets that figure, not a steady load. Optional soak: RSS after 1 minute of steady load
+ * against RSS at the end (10 minutes by default).
  */
 import { chatSpec, type BenchContext, type ScenarioResult } from '../lib/context.js';
 import { closedLoop } from '../lib/load.js';
-import { memoryOf, sampleRss } from '../lib/children.js';
+import { memoryOf, resetPeakRss, sampleRss, type ServerChild } from '../lib/children.js';
 import { median, round } from '../lib/stats.js';
+
+interface PeakRun {
+  peakMb: number;
+  lifetimePeakMb: number;
+  rssNowMb: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  /** The peak is VmHWM since a reset; false: the highest of RSS samples every 250 ms. */
+  exact: boolean;
+}
+
+async function peakUnderLoad(ctx: BenchContext, child: ServerChild, key: string | null): Promise<PeakRun> {
+  const lifetimePeakMb = memoryOf(child.pid)?.hwmMb ?? 0;
+  const exact = resetPeakRss(child.pid);
+  const sampler = sampleRss(child.pid);
+  const load = await closedLoop(chatSpec(child, key), {
+    connections: ctx.params.memoryConnections,
+    durationS: ctx.params.durationS,
+  });
+  const sampled = sampler.stop();
+  const mem = memoryOf(child.pid);
+  const peakMb = exact && mem ? mem.hwmMb : sampled.peakMb;
+  return {
+    peakMb,
+    lifetimePeakMb: Math.max(lifetimePeakMb, peakMb),
+    rssNowMb: mem?.rssMb ?? 0,
+    rps: load.rps,
+    p50: load.p50,
+    p99: load.p99,
+    exact,
+  };
+}
 
 export async function memoryScenario(ctx: BenchContext): Promise<ScenarioResult> {
   const { targets, keys, params } = ctx;
-  const proxies = [
+  const list = [
+    { id: 'baselineA', label: 'baseline A', child: targets.baselineA, key: null as string | null },
     { id: 'proxyMemory', label: 'aigov (memory limits)', child: targets.proxyMemory, key: keys.proxyMemory },
     ...(targets.proxyRedis && keys.proxyRedis
       ? [{ id: 'proxyRedis', label: 'aigov (Redis limits)', child: targets.proxyRedis, key: keys.proxyRedis }]
       : []),
   ];
-  ctx.log(`memory: ${params.memoryConnections} connections for ${params.durationS} s per proxy`);
+  ctx.log(`memory: ${params.memoryConnections} connections for ${params.durationS} s per target`);
   const measurements: Record<string, Record<string, number>> = {};
   const rows: ScenarioResult['rows'] = [];
-  for (const p of proxies) {
-    const sampler = sampleRss(p.child.pid);
-    const load = await closedLoop(chatSpec(p.child, p.key), {
-      connections: params.memoryConnections,
-      durationS: params.durationS,
-    });
-    const sampled = sampler.stop();
-    const mem = memoryOf(p.child.pid);
-    const hwm = mem?.hwmMb ?? sampled.peakMb;
+  const notes: string[] = [];
+  for (const p of list) {
+    const run = await peakUnderLoad(ctx, p.child, p.key);
     measurements[p.id] = {
-      peakRssMb: round(hwm, 1),
-      rssNowMb: round(mem?.rssMb ?? 0, 1),
-      rps: round(load.rps, 1),
-      p99: round(load.p99),
+      peakRssMb: round(run.peakMb, 1),
+      lifetimePeakRssMb: round(run.lifetimePeakMb, 1),
+      rssNowMb: round(run.rssNowMb, 1),
+      rps: round(run.rps, 1),
+      p99: round(run.p99),
     };
     ctx.log(
-      `  ${p.label}: VmHWM ${hwm.toFixed(1)} MB, ${load.rps.toFixed(0)} req/s at ${params.memoryConnections} connections`,
+      `  ${p.label}: peak ${run.peakMb.toFixed(1)} MB during the run (${run.exact ? 'VmHWM after reset' : 'sampled'}), ` +
+        `lifetime ${run.lifetimePeakMb.toFixed(1)} MB, ${run.rps.toFixed(0)} req/s at ${params.memoryConnections} connections`,
     );
+    const proxy = p.id !== 'baselineA';
     rows.push({
-      scenario: `Peak RSS (VmHWM): ${p.label}, after all scenarios + ${params.memoryConnections} connections`,
-      rps: load.rps,
-      p50: load.p50,
-      p99: load.p99,
-      vsBaseline: `${hwm.toFixed(1)} MB`,
-      target: '<= 200 MB',
-      met: hwm <= 200,
+      scenario: `Peak RSS, ${params.memoryConnections} connections: ${p.label}`,
+      rps: run.rps,
+      p50: run.p50,
+      p99: run.p99,
+      vsBaseline: `${run.peakMb.toFixed(1)} MB`,
+      target: proxy ? '<= 200 MB' : null,
+      met: proxy ? run.peakMb <= 200 : null,
     });
+    if (proxy)
+      notes.push(
+        `${p.label}: lifetime peak RSS ${run.lifetimePeakMb.toFixed(1)} MB, set by the fixed-rate run above its capacity (open-loop backlog), not by steady load.`,
+      );
   }
-  const a = memoryOf(targets.baselineA.pid);
-  if (a) measurements.baselineA = { peakRssMb: round(a.hwmMb, 1), rssNowMb: round(a.rssMb, 1) };
-  return { name: 'memory', measurements, rows };
+  return { name: 'memory', measurements, rows, notes };
 }
 
 export async function soakScenario(ctx: BenchContext, minutes: number): Promise<ScenarioResult> {
