@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { LocalCounter, LocalHistogram } from './fast-series.js';
 import type { AuditRow } from '../audit/row.js';
 import type { CompiledPolicySet } from '../policy/types.js';
 import { BoundedLabel, ChildCache, NONE } from './labels.js';
@@ -109,72 +110,72 @@ export class AigovMetrics {
     this.providers = new BoundedLabel('provider', 100, onOverflow);
     this.reasons = new BoundedLabel('reason', 50, onOverflow);
 
-    const requests = new Counter({
+    const requests = new LocalCounter({
       name: 'aigov_requests_total',
       help: 'Answered requests by route, provider, model, decision and HTTP status',
-      labelNames: ['route', 'provider', 'model', 'decision', 'status'],
+      labelNames: ['route', 'provider', 'model', 'decision', 'status'] as const,
       registers,
     });
-    this.requests = new ChildCache((v) => requests.labels(...v));
-    const duration = new Histogram({
+    this.requests = new ChildCache((v) => requests.child(v));
+    const duration = new LocalHistogram({
       name: 'aigov_request_duration_seconds',
       help: 'Total time from request received to answer finished (streams: to the last chunk)',
-      labelNames: ['route', 'provider', 'decision'],
+      labelNames: ['route', 'provider', 'decision'] as const,
       buckets: REQUEST_BUCKETS,
       registers,
     });
-    this.duration = new ChildCache((v) => duration.labels(...v));
-    const upstream = new Histogram({
+    this.duration = new ChildCache((v) => duration.child(v));
+    const upstream = new LocalHistogram({
       name: 'aigov_upstream_duration_seconds',
       help: 'Time spent waiting on the provider (streams: to the last chunk)',
-      labelNames: ['provider', 'route'],
+      labelNames: ['provider', 'route'] as const,
       buckets: REQUEST_BUCKETS,
       registers,
     });
-    this.upstream = new ChildCache((v) => upstream.labels(...v));
-    const overhead = new Histogram({
+    this.upstream = new ChildCache((v) => upstream.child(v));
+    const overhead = new LocalHistogram({
       name: 'aigov_overhead_seconds',
       help: "The proxy's own cost per request: total time minus time spent on the provider",
-      labelNames: ['route'],
+      labelNames: ['route'] as const,
       buckets: OVERHEAD_BUCKETS,
       registers,
     });
-    this.overhead = new ChildCache((v) => overhead.labels(...v));
-    const tokens = new Counter({
+    this.overhead = new ChildCache((v) => overhead.child(v));
+    const tokens = new LocalCounter({
       name: 'aigov_tokens_total',
       help: 'Tokens reported by providers (unknown usage is not counted)',
-      labelNames: ['provider', 'model', 'team', 'kind'],
+      labelNames: ['provider', 'model', 'team', 'kind'] as const,
       registers,
     });
-    this.tokens = new ChildCache((v) => tokens.labels(...v));
-    const cost = new Counter({
+    this.tokens = new ChildCache((v) => tokens.child(v));
+    const cost = new LocalCounter({
       name: 'aigov_cost_usd_total',
       help: 'Estimated cost in USD from the pricing table (models without a price are not counted)',
-      labelNames: ['provider', 'model', 'team'],
+      labelNames: ['provider', 'model', 'team'] as const,
       registers,
     });
-    this.cost = new ChildCache((v) => cost.labels(...v));
-    const policyMatches = new Counter({
+    this.cost = new ChildCache((v) => cost.child(v));
+    const policyMatches = new LocalCounter({
       name: 'aigov_policy_matches_total',
       help: 'Policy rules that matched a proxied request, by rule id, action and mode',
-      labelNames: ['rule', 'action', 'mode'],
+      labelNames: ['rule', 'action', 'mode'] as const,
       registers,
     });
-    this.policyMatches = new ChildCache((v) => policyMatches.labels(...v));
-    const limitRefusals = new Counter({
+    this.policyMatches = new ChildCache((v) => policyMatches.child(v));
+    const limitRefusals = new LocalCounter({
       name: 'aigov_limit_refusals_total',
       help: 'Requests refused by a limit or budget rule (429), or by a fail-closed limit store (503)',
-      labelNames: ['rule'],
+      labelNames: ['rule'] as const,
       registers,
     });
-    this.limitRefusals = new ChildCache((v) => limitRefusals.labels(...v));
-    const authFailures = new Counter({
+    this.limitRefusals = new ChildCache((v) => limitRefusals.child(v));
+    const authFailures = new LocalCounter({
       name: 'aigov_auth_failures_total',
       help: 'Requests refused for a missing, invalid, expired or revoked aigov key',
-      labelNames: ['reason'],
+      labelNames: ['reason'] as const,
       registers,
     });
-    this.authFailures = new ChildCache((v) => authFailures.labels(...v));
+    this.authFailures = new ChildCache((v) => authFailures.child(v));
 
     this.registerScrapeTime(registers, options.version ?? '0.0.0');
   }
