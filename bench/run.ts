@@ -34,6 +34,7 @@ import { fixedRateScenario } from './scenarios/fixed-rate.js';
 import { STREAM_CHUNKS, STREAM_CHUNK_DELAY_MS, streamingScenario } from './scenarios/streaming.js';
 import { memoryScenario, soakScenario } from './scenarios/memory.js';
 import { profileScenario } from './scenarios/profile.js';
+import { settle } from './lib/settle.js';
 
 export interface RunOptions {
   quick?: boolean;
@@ -183,7 +184,14 @@ export async function runBench(options: RunOptions = {}): Promise<BenchResults> 
       `servers: mock ${mock.url}, A ${baselineA.url}, B ${baselineB.url}, aigov ${proxyMemory.url}${proxyRedis ? `, aigov+redis ${proxyRedis.url}` : ''}`,
     );
 
-    const ctx: BenchContext = { params, targets, keys, log };
+    const ctx: BenchContext = {
+      params,
+      targets,
+      keys,
+      log,
+      settle: () => settle([proxyMemory, proxyRedis], log),
+    };
+    const quiet = ctx.settle!;
     const keep = (r: ScenarioResult): void => {
       const { name, rows: rs, measurements, details, notes: n } = r;
       const rest = { measurements, details, notes: n };
@@ -193,8 +201,11 @@ export async function runBench(options: RunOptions = {}): Promise<BenchResults> 
     };
     const tp = await throughputScenario(ctx);
     keep(tp);
+    await quiet();
     keep(await checkScenario(ctx));
+    await quiet();
     keep(await fixedRateScenario(ctx, tp.peakA, { name: 'fixedRate', basis: 'A', redis: true }));
+    await quiet();
     // Supplementary: the same at a rate the proxy sustains, so the added latency is per-request
     // overhead rather than queueing behind a saturated proxy.
     keep(
@@ -204,7 +215,9 @@ export async function runBench(options: RunOptions = {}): Promise<BenchResults> 
         redis: false,
       }),
     );
+    await quiet();
     keep(await streamingScenario(ctx));
+    await quiet();
     keep(await memoryScenario(ctx));
     if (options.soakMinutes && options.soakMinutes > 0) keep(await soakScenario(ctx, options.soakMinutes));
     if (options.profile ?? !options.quick) {

@@ -56,6 +56,8 @@ export interface BenchContext {
   /** Each proxy has its own database, so its own key. */
   keys: { proxyMemory: string; proxyRedis: string | null };
   log(line: string): void;
+  /** Waits until no proxy is still writing an earlier run's audit backlog (see lib/settle.ts). */
+  settle?: () => Promise<void>;
 }
 
 /** ~1 KB of plain prose: passes every shipped policy (no PII, secrets or injection phrasing). */
