@@ -122,8 +122,12 @@ function setupText(res: { params: BenchParams; setup: Record<string, unknown> })
     "  rows repeat the measurement at half of the proxy's own peak (memory limits).",
     `- Streamed: ${p.streamRequests} requests per target per round, ${p.streamConcurrency} at a time;`,
     '  TTFB = time to the first body byte; "added" = proxy p50 minus baseline A p50.',
-    `- Memory: VmHWM from /proc/<pid>/status after all scenarios plus ${p.memoryConnections} connections`,
-    `  for ${p.durationS} s. Soak (\`--soak\`, not in CI): RSS after 1 min vs at the end.`,
+    `- Memory: VmHWM from /proc/<pid>/status, reset (clear_refs) just before ${p.memoryConnections} connections`,
+    `  for ${p.durationS} s, so it is that run's own peak; baseline A the same way. The lifetime peak`,
+    "  (which the overload run at half of A's peak sets) is in the notes. Soak (`--soak`, not in CI):",
+    '  RSS after 1 min vs at the end.',
+    '- Between scenarios and fixed-rate rounds the run waits until no proxy has audit rows still',
+    "  queued (each proxy's /metrics), so no run inherits an earlier overload's backlog.",
   ].join('\n');
 }
 
