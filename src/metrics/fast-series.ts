@@ -82,7 +82,10 @@ class HistogramSeries<T extends string> {
   }
 }
 
-/** A prom-client Histogram whose series count locally; get() reports them like prom-client would. */
+/**
+ * A prom-client Histogram whose series count locally; get() reports them like prom-client would.
+ * Only series from child() are reported: observe() on the histogram itself is not used here.
+ */
 export class LocalHistogram<T extends string> extends Histogram<T> {
   private readonly series: HistogramSeries<T>[] = [];
   private readonly bounds: number[];
