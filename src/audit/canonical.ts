@@ -16,7 +16,8 @@ export type CanonicalFields = (string | null)[];
 
 /** Microsecond ISO form, the precision Postgres stores; JS dates are whole milliseconds. */
 export function canonicalTime(d: Date): string {
-  return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+  const iso = d.toISOString(); // always ends in .mmmZ
+  return `${iso.slice(0, -1)}000Z`;
 }
 
 /** float4 columns: the float32 value, whatever digits the driver printed. */

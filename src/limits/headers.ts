@@ -32,33 +32,44 @@ function formatUsd(micro: number): string {
   return String(Number(microToUsd(micro).toFixed(6)));
 }
 
+const NAMES: Record<Exclude<LimitMetric, 'cost_usd'>, [string, string, string]> = {
+  requests: ['x-ratelimit-limit-requests', 'x-ratelimit-remaining-requests', 'x-ratelimit-reset-requests'],
+  tokens: ['x-ratelimit-limit-tokens', 'x-ratelimit-remaining-tokens', 'x-ratelimit-reset-tokens'],
+};
+
+/** Whether `a` constrains more than `b`: less remaining; on a tie, the one that resets last. */
+function tighter(a: HeaderInput, b: HeaderInput | undefined): boolean {
+  return !b || a.remaining < b.remaining || (a.remaining === b.remaining && a.resetMs > b.resetMs);
+}
+
 /**
  * One set of headers per metric, from the most constraining counter (least remaining; on a tie
- * the one that resets last), as a provider reports its own tightest limit.
+ * the one that resets last), as a provider reports its own tightest limit. On every request:
+ * no intermediate collections, header names are constants.
  */
 export function limitHeaders(inputs: readonly HeaderInput[]): Record<string, string> {
-  const tightest = new Map<LimitMetric, HeaderInput>();
+  let requests: HeaderInput | undefined;
+  let tokens: HeaderInput | undefined;
+  let cost: HeaderInput | undefined;
   for (const input of inputs) {
-    const current = tightest.get(input.metric);
-    if (
-      !current ||
-      input.remaining < current.remaining ||
-      (input.remaining === current.remaining && input.resetMs > current.resetMs)
-    ) {
-      tightest.set(input.metric, input);
-    }
+    if (input.metric === 'requests') {
+      if (tighter(input, requests)) requests = input;
+    } else if (input.metric === 'tokens') {
+      if (tighter(input, tokens)) tokens = input;
+    } else if (tighter(input, cost)) cost = input;
   }
   const headers: Record<string, string> = {};
-  for (const [metric, h] of tightest) {
-    if (metric === 'cost_usd') {
-      headers['x-aigov-budget-limit-usd'] = formatUsd(h.limit);
-      headers['x-aigov-budget-remaining-usd'] = formatUsd(h.remaining);
-      headers['x-aigov-budget-reset'] = formatResetDuration(h.resetMs);
-    } else {
-      headers[`x-ratelimit-limit-${metric}`] = String(h.limit);
-      headers[`x-ratelimit-remaining-${metric}`] = String(h.remaining);
-      headers[`x-ratelimit-reset-${metric}`] = formatResetDuration(h.resetMs);
-    }
+  for (const h of [requests, tokens]) {
+    if (!h) continue;
+    const [limit, remaining, reset] = NAMES[h.metric as 'requests' | 'tokens'];
+    headers[limit] = String(h.limit);
+    headers[remaining] = String(h.remaining);
+    headers[reset] = formatResetDuration(h.resetMs);
+  }
+  if (cost) {
+    headers['x-aigov-budget-limit-usd'] = formatUsd(cost.limit);
+    headers['x-aigov-budget-remaining-usd'] = formatUsd(cost.remaining);
+    headers['x-aigov-budget-reset'] = formatResetDuration(cost.resetMs);
   }
   return headers;
 }

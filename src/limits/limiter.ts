@@ -4,7 +4,7 @@ import { AigovError } from '../errors.js';
 import type { CompiledLimitRule, LimitMetric } from '../policy/limit-rule.js';
 import type { NormalizedRequest } from '../providers/types.js';
 import { estimateAmounts, usdToMicro, type CostEstimator } from './estimate.js';
-import { limitHeaders, retryAfterSeconds } from './headers.js';
+import { limitHeaders, retryAfterSeconds, type HeaderInput } from './headers.js';
 import { MemoryLimitStore } from './memory-store.js';
 import type { ItemState, LimitItem, LimitStore, ReconcileEntry, StoreReserveResult } from './types.js';
 
@@ -438,14 +438,13 @@ function headersFor(
   rules: readonly CompiledLimitRule[],
   states: readonly ItemState[],
 ): Record<string, string> {
-  return limitHeaders(
-    rules.flatMap((rule, i) => {
-      const s = states[i]!;
-      return rule.mode === 'enforce'
-        ? [{ metric: rule.metric, limit: s.limit, remaining: s.remaining, resetMs: s.resetMs }]
-        : [];
-    }),
-  );
+  const inputs: HeaderInput[] = [];
+  rules.forEach((rule, i) => {
+    const s = states[i]!;
+    if (rule.mode === 'enforce')
+      inputs.push({ metric: rule.metric, limit: s.limit, remaining: s.remaining, resetMs: s.resetMs });
+  });
+  return limitHeaders(inputs);
 }
 
 function emptyBase(): DecisionBase {
