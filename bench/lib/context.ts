@@ -120,3 +120,31 @@ export interface ResultRow {
   target: string | null;
   met: boolean | null;
 }
+
+/** A server a scenario measures, under the name its rows use. */
+export interface NamedTarget {
+  id: string;
+  label: string;
+  child: ServerChild;
+  key: string | null;
+}
+
+/**
+ * Baseline A, the proxy with memory limits and, when it runs and `redis` is not false, the proxy
+ * with Redis limits: the targets of the chat scenarios, in the order their rows are printed.
+ */
+export function chatTargets(ctx: BenchContext, options: { redis?: boolean } = {}): NamedTarget[] {
+  const { targets, keys } = ctx;
+  const list: NamedTarget[] = [
+    { id: 'baselineA', label: 'baseline A', child: targets.baselineA, key: null },
+    { id: 'proxyMemory', label: 'aigov (memory limits)', child: targets.proxyMemory, key: keys.proxyMemory },
+  ];
+  if (targets.proxyRedis && options.redis !== false)
+    list.push({
+      id: 'proxyRedis',
+      label: 'aigov (Redis limits)',
+      child: targets.proxyRedis,
+      key: keys.proxyRedis,
+    });
+  return list;
+}

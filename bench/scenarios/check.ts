@@ -1,6 +1,7 @@
 /** POST /v1/check (decision only) against baseline B (parse JSON, answer a constant). */
 import { checkSpec, type BenchContext, type ScenarioResult } from '../lib/context.js';
-import { aggregate, compact, interleavedClosedLoop, type NamedTarget } from './throughput.js';
+import type { NamedTarget } from '../lib/context.js';
+import { aggregate, compact, interleavedClosedLoop } from './throughput.js';
 
 export async function checkScenario(ctx: BenchContext): Promise<ScenarioResult> {
   const { targets, keys } = ctx;

@@ -4,36 +4,18 @@
  * (autocannon's overallRate sends each connection's per-second quota back to back and then
  * pauses, which measures bursts, not a steady rate; hence undici here.)
  */
-import { chatSpec, type BenchContext, type ScenarioResult } from '../lib/context.js';
+import { chatSpec, chatTargets, type BenchContext, type ScenarioResult } from '../lib/context.js';
 import { openLoop, type LoadResult } from '../lib/load.js';
 import { median, round } from '../lib/stats.js';
-import type { ServerChild } from '../lib/children.js';
-
-interface Target {
-  id: string;
-  label: string;
-  child: ServerChild;
-  key: string | null;
-}
 
 export async function fixedRateScenario(
   ctx: BenchContext,
   peak: number,
   options: { name: string; basis: string; redis: boolean },
 ): Promise<ScenarioResult> {
-  const { targets, keys, params } = ctx;
+  const { params } = ctx;
   const rate = Math.max(10, Math.round(peak / 2));
-  const list: Target[] = [
-    { id: 'baselineA', label: 'baseline A', child: targets.baselineA, key: null },
-    { id: 'proxyMemory', label: 'aigov (memory limits)', child: targets.proxyMemory, key: keys.proxyMemory },
-  ];
-  if (targets.proxyRedis && options.redis)
-    list.push({
-      id: 'proxyRedis',
-      label: 'aigov (Redis limits)',
-      child: targets.proxyRedis,
-      key: keys.proxyRedis,
-    });
+  const list = chatTargets(ctx, { redis: options.redis });
   ctx.log(`fixed rate: ${rate} req/s (half of ${options.basis}'s peak)`);
   for (const t of list)
     await openLoop(chatSpec(t.child, t.key), { rate, durationS: Math.min(params.warmupS, 2) });

@@ -6,7 +6,7 @@
  * is what sets that figure, not a steady load. Optional soak: RSS after 1 minute of steady load
  * against RSS at the end (10 minutes by default).
  */
-import { chatSpec, type BenchContext, type ScenarioResult } from '../lib/context.js';
+import { chatSpec, chatTargets, type BenchContext, type ScenarioResult } from '../lib/context.js';
 import { closedLoop } from '../lib/load.js';
 import { memoryOf, resetPeakRss, sampleRss, type ServerChild } from '../lib/children.js';
 import { median, round } from '../lib/stats.js';
@@ -45,14 +45,8 @@ async function peakUnderLoad(ctx: BenchContext, child: ServerChild, key: string 
 }
 
 export async function memoryScenario(ctx: BenchContext): Promise<ScenarioResult> {
-  const { targets, keys, params } = ctx;
-  const list = [
-    { id: 'baselineA', label: 'baseline A', child: targets.baselineA, key: null as string | null },
-    { id: 'proxyMemory', label: 'aigov (memory limits)', child: targets.proxyMemory, key: keys.proxyMemory },
-    ...(targets.proxyRedis && keys.proxyRedis
-      ? [{ id: 'proxyRedis', label: 'aigov (Redis limits)', child: targets.proxyRedis, key: keys.proxyRedis }]
-      : []),
-  ];
+  const { params } = ctx;
+  const list = chatTargets(ctx);
   ctx.log(`memory: ${params.memoryConnections} connections for ${params.durationS} s per target`);
   const measurements: Record<string, Record<string, number>> = {};
   const rows: ScenarioResult['rows'] = [];

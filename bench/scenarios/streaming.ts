@@ -2,27 +2,22 @@
  * Streamed chat (20 content chunks, 2 ms apart at the mock): time to the first body byte and to
  * the end of the stream, baseline A against the proxy, lightly concurrent, interleaved rounds.
  */
-import { STREAM_BODY, chatSpec, type BenchContext, type ScenarioResult } from '../lib/context.js';
+import {
+  STREAM_BODY,
+  chatSpec,
+  chatTargets,
+  type BenchContext,
+  type ScenarioResult,
+} from '../lib/context.js';
 import { streamed, type StreamResult } from '../lib/load.js';
 import { median, round } from '../lib/stats.js';
-import type { ServerChild } from '../lib/children.js';
 
 export const STREAM_CHUNKS = 20;
 export const STREAM_CHUNK_DELAY_MS = 2;
 
 export async function streamingScenario(ctx: BenchContext): Promise<ScenarioResult> {
-  const { targets, keys, params } = ctx;
-  const list: { id: string; label: string; child: ServerChild; key: string | null }[] = [
-    { id: 'baselineA', label: 'baseline A', child: targets.baselineA, key: null },
-    { id: 'proxyMemory', label: 'aigov (memory limits)', child: targets.proxyMemory, key: keys.proxyMemory },
-  ];
-  if (targets.proxyRedis)
-    list.push({
-      id: 'proxyRedis',
-      label: 'aigov (Redis limits)',
-      child: targets.proxyRedis,
-      key: keys.proxyRedis,
-    });
+  const { params } = ctx;
+  const list = chatTargets(ctx);
   ctx.log(
     `streaming: ${params.streamRequests} streamed requests per target per round, ${params.streamConcurrency} at a time`,
   );

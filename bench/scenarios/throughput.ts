@@ -2,10 +2,16 @@
  * Non-streamed chat throughput, closed loop (autocannon): baseline A (bare passthrough) against
  * the aigov proxy with limits in memory and on Redis, interleaved round by round.
  */
-import { chatSpec, type BenchContext, type ScenarioResult } from '../lib/context.js';
+import {
+  chatSpec,
+  chatTargets,
+  type BenchContext,
+  type NamedTarget,
+  type ScenarioResult,
+} from '../lib/context.js';
 import { closedLoop, type LoadResult } from '../lib/load.js';
 import { median, round } from '../lib/stats.js';
-import { cpuMsOf, type ServerChild } from '../lib/children.js';
+import { cpuMsOf } from '../lib/children.js';
 
 export interface Measured {
   rps: number;
@@ -32,13 +38,6 @@ export function aggregate(rounds: RoundResult[]): Measured {
 
 export function compact(m: Measured): Record<string, number> {
   return { rps: round(m.rps, 1), p50: round(m.p50), p99: round(m.p99), cpuUsPerReq: round(m.cpuUsPerReq, 0) };
-}
-
-export interface NamedTarget {
-  id: string;
-  label: string;
-  child: ServerChild;
-  key: string | null;
 }
 
 /** Warm-up then `rounds` interleaved closed-loop runs of every target; per-target round results. */
@@ -73,18 +72,7 @@ export async function interleavedClosedLoop(
 export async function throughputScenario(
   ctx: BenchContext,
 ): Promise<ScenarioResult & { peakA: number; peakProxy: number }> {
-  const { targets, keys } = ctx;
-  const list: NamedTarget[] = [
-    { id: 'baselineA', label: 'baseline A', child: targets.baselineA, key: null },
-    { id: 'proxyMemory', label: 'aigov (memory limits)', child: targets.proxyMemory, key: keys.proxyMemory },
-  ];
-  if (targets.proxyRedis)
-    list.push({
-      id: 'proxyRedis',
-      label: 'aigov (Redis limits)',
-      child: targets.proxyRedis,
-      key: keys.proxyRedis,
-    });
+  const list = chatTargets(ctx);
   ctx.log(`throughput: ${list.map((t) => t.label).join(', ')}`);
   const runs = await interleavedClosedLoop(ctx, list, (t) => chatSpec(t.child, t.key));
   const agg = new Map([...runs].map(([id, rounds]) => [id, aggregate(rounds)]));
