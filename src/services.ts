@@ -13,7 +13,7 @@ import { ProviderRegistry } from './providers/registry.js';
 import { DEFAULT_PRICING, priceFor, type PricingTable } from './providers/pricing.js';
 import type { NormalizedRequest } from './providers/types.js';
 import { Limiter } from './limits/limiter.js';
-import { Throttle } from './limits/throttle.js';
+import { Throttle } from './auth/throttle.js';
 import { MemoryLimitStore } from './limits/memory-store.js';
 import { RedisLimitStore } from './limits/redis-store.js';
 import type { LimitStore } from './limits/types.js';

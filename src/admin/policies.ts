@@ -2,14 +2,8 @@ import { basename } from 'node:path';
 import { AigovError } from '../errors.js';
 import type { KeyIdentity } from '../auth/identity.js';
 import { identityOf } from '../auth/key-store.js';
-import { keyAllowsModel } from '../auth/model-access.js';
-import {
-  applyRedactions,
-  compilePolicySources,
-  evaluate,
-  PolicyLoadError,
-  type CompiledPolicySet,
-} from '../policy/index.js';
+import { assess } from '../governance/index.js';
+import { compilePolicySources, PolicyLoadError, type CompiledPolicySet } from '../policy/index.js';
 import type { Services } from '../services.js';
 import type { DryRunBody } from './schemas.js';
 
@@ -100,46 +94,27 @@ async function dryRunKey(services: Services, body: DryRunBody): Promise<KeyIdent
 export async function dryRun(services: Services, body: DryRunBody): Promise<Record<string, unknown>> {
   const set = body.policy !== undefined ? compileProposed(body.policy) : services.policies.current();
   const key = await dryRunKey(services, body);
-  const providerBody = body.request;
-  const model = typeof providerBody.model === 'string' ? providerBody.model : null;
-  const provider = services.providers.forCheck(body.provider, model);
-  if (!provider)
-    throw new AigovError('invalid_request', { message: `Unknown provider "${body.provider ?? ''}"` });
-  const route = body.route ?? provider.adapter.inferRoute(providerBody);
-  if (!provider.adapter.routeFor('POST', route))
-    throw new AigovError('invalid_request', { message: `Provider ${provider.name} has no route ${route}` });
-  const norm = provider.adapter.normalize({
-    route,
-    provider: provider.name,
-    body: providerBody,
+  const { target, norm, decision, redacted } = assess(services.providers, {
+    set,
+    key,
+    body: body.request,
+    provider: body.provider,
+    route: body.route,
     metadata: body.metadata,
   });
-  const decision = evaluate(set, norm, key);
-  const reasons = decision.reasons.map((r) => ({ policy: r.policy, action: r.action, message: r.message }));
-  let outcome: 'allow' | 'block' | 'redact' = decision.decision;
-  if (!keyAllowsModel(key, norm.model)) {
-    outcome = 'block';
-    reasons.unshift({
-      policy: 'model_not_allowed',
-      action: 'block',
-      message: `This key may not use model ${norm.model ?? '(none)'}`,
-    });
-  }
   return {
-    allowed: outcome !== 'block',
-    decision: outcome,
+    allowed: decision.allowed,
+    decision: decision.decision,
     risk_score: decision.riskScore,
-    reasons,
-    monitor: decision.monitor.map((r) => ({ policy: r.policy, action: r.action, message: r.message })),
+    reasons: decision.reasons,
+    monitor: decision.monitor,
     policy_source: body.policy !== undefined ? 'proposed' : 'active',
     policy_version: set.version,
-    provider: provider.name,
-    route,
+    provider: target.provider.name,
+    route: target.route,
     model: norm.model,
     key: { id: key.id, owner: key.owner, team: key.team, tags: key.tags },
     limits: set.limitRules.filter((l) => l.appliesTo(norm, key)).map((l) => l.id),
-    ...(decision.decision === 'redact'
-      ? { redacted: applyRedactions(providerBody, decision.redactions) }
-      : {}),
+    ...(redacted !== undefined ? { redacted } : {}),
   };
 }

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import { AigovError, isAigovError } from '../errors.js';
 import { parseDurationMs } from '../config/duration.js';
-import { sendError } from '../routes/render-error.js';
+import { sendError } from '../http/render-error.js';
 import type { Services } from '../services.js';
 import { createAdminGuard } from './guard.js';
 import { AdminKeyRepository, toKeyView } from './key-repository.js';

@@ -1,9 +1,15 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { KeyIdentity } from '../auth/identity.js';
 import type { AuditRow } from './row.js';
 
+/** What a row needs of the incoming request (an HTTP framework's request object satisfies it). */
+export interface RequestFacts {
+  id: string;
+  method: string;
+  ip?: string;
+}
+
 /** A row with the request-level fields filled in and everything else unknown. */
-export function baseRow(request: FastifyRequest, route: string, key: KeyIdentity | null): AuditRow {
+export function baseRow(request: RequestFacts, route: string, key: KeyIdentity | null): AuditRow {
   return {
     requestId: request.id,
     createdAt: new Date(),
@@ -35,6 +41,7 @@ export function baseRow(request: FastifyRequest, route: string, key: KeyIdentity
   };
 }
 
-export function elapsedMs(reply: FastifyReply): number {
+/** Milliseconds since the request arrived, to the microsecond (a reply's `elapsedTime`). */
+export function elapsedMs(reply: { elapsedTime: number }): number {
   return Math.round(reply.elapsedTime * 1000) / 1000;
 }

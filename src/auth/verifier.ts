@@ -4,7 +4,7 @@ import type { KeyIdentity } from './identity.js';
 import { parseKey } from './key-format.js';
 import { verifySecret } from './hashing.js';
 import { identityOf, type StoredKey } from './key-store.js';
-import type { Throttle } from '../limits/throttle.js';
+import type { Throttle } from './throttle.js';
 
 export type AuthFailure = 'invalid_api_key' | 'key_expired' | 'key_revoked' | 'auth_unavailable';
 export type VerifyResult =

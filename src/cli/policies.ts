@@ -8,7 +8,7 @@ import {
   validatePolicies,
   type Normalizer,
 } from '../policy/index.js';
-import { getAdapter } from '../providers/adapter.js';
+import { getAdapter } from '../providers/families.js';
 import type { ProviderFamily } from '../providers/types.js';
 import { CommandError } from './usage-error.js';
 

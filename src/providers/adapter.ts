@@ -3,7 +3,7 @@
  *
  * Routes and forwarding code never look inside provider bodies; they call an adapter:
  *
- *   const adapter = getAdapter(providerConfig.family, { authHeader });
+ *   const adapter = getAdapter(providerConfig.family, { authHeader });   // families.ts selects
  *   const spec = adapter.routeFor('POST', '/v1/chat/completions');   // undefined -> 404
  *   // only for spec.governed routes (GET /v1/models has no body: authenticate, then forward)
  *   const req = adapter.normalize({ route, provider, body });          // throws AigovError(invalid_request)
@@ -21,10 +21,8 @@
  * the /v1 is stripped so routes (which all start with /v1) are never doubled.
  */
 import type { AigovError } from '../errors.js';
-import type { SseEvent } from '../proxy/sse-parser.js';
+import type { SseEvent } from './sse.js';
 import type { JsonPath, NormalizedRequest, ProviderFamily, TextSlot, Usage } from './types.js';
-import { createAnthropicAdapter } from './anthropic/index.js';
-import { createOpenAIAdapter } from './openai/index.js';
 
 export type RouteKind =
   'chat' | 'completions' | 'embeddings' | 'responses' | 'models' | 'messages' | 'count_tokens';
@@ -126,25 +124,3 @@ export interface ProviderAdapter {
 }
 
 export type { JsonPath };
-
-const defaults = new Map<ProviderFamily, ProviderAdapter>();
-
-/** The adapter for a family; adapters are stateless, so instances without options are shared. */
-export function getAdapter(family: ProviderFamily, options?: AdapterOptions): ProviderAdapter {
-  const create = family === 'anthropic' ? createAnthropicAdapter : createOpenAIAdapter;
-  if (options !== undefined && Object.keys(options).length > 0) return create(options);
-  const cached = defaults.get(family);
-  if (cached !== undefined) return cached;
-  const adapter = create({});
-  defaults.set(family, adapter);
-  return adapter;
-}
-
-/** Re-encode a parsed event (for forwarders that filter events; see StreamTracker.onEvent). */
-export function serializeSseEvent(ev: SseEvent): string {
-  let out = '';
-  if (ev.event !== null) out += `event: ${ev.event}\n`;
-  if (ev.id !== undefined) out += `id: ${ev.id}\n`;
-  for (const line of ev.data.split('\n')) out += `data: ${line}\n`;
-  return out + '\n';
-}

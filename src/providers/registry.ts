@@ -1,7 +1,8 @@
 import picomatch from 'picomatch';
 import { Pool } from 'undici';
 import type { ProviderConfig } from '../config/schema.js';
-import { getAdapter, type ProviderAdapter } from './adapter.js';
+import { type ProviderAdapter } from './adapter.js';
+import { getAdapter } from './families.js';
 import type { ProviderFamily } from './types.js';
 
 /** A configured provider, ready to forward to: adapter, credential, pooled connections, timeouts. */

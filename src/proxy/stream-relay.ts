@@ -2,8 +2,8 @@ import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { AigovError } from '../errors.js';
-import { serializeSseEvent, type StreamTracker } from '../providers/adapter.js';
-import { SseParser, type SseEvent } from './sse-parser.js';
+import type { StreamTracker } from '../providers/adapter.js';
+import { serializeSseEvent, SseParser, type SseEvent } from '../providers/sse.js';
 
 export interface StreamOutcome {
   /** The client went away before the stream ended. */

@@ -1,14 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import { AigovError, isAigovError } from '../errors.js';
-import { evaluate, applyRedactions } from '../policy/index.js';
+import { assess } from '../governance/index.js';
 import type { Services } from '../services.js';
-import { authenticate } from './authenticate.js';
-import { throttleByIp, throttleByKey } from './check-throttle.js';
-import { keyAllowsModel } from '../auth/model-access.js';
+import { authenticate } from '../http/authenticate.js';
+import { throttleByIp, throttleByKey } from '../http/check-throttle.js';
 import { baseRow, elapsedMs } from '../audit/record.js';
-import { sendError } from './render-error.js';
-import { describeRoute } from './openapi.js';
-import { checkEnvelope, checkRequest, checkResponse, openAIError } from './schemas.js';
+import { sendError } from '../http/render-error.js';
+import { describeRoute } from '../http/openapi.js';
+import { checkEnvelope, checkRequest, checkResponse, openAIError } from '../http/schemas.js';
 
 const doc = describeRoute({
   summary: 'The decision the proxy would take, without forwarding or consuming budgets',
@@ -58,49 +57,28 @@ export function registerCheckRoute(app: FastifyInstance, services: Services): vo
         });
       const { provider: providerName, metadata, route: explicitRoute } = envelope.data;
       const { provider: _p, metadata: _m, route: _r, ...providerBody } = body as Record<string, unknown>;
-      const model = typeof providerBody.model === 'string' ? providerBody.model : null;
-      const provider = services.providers.forCheck(providerName, model);
-      if (!provider)
-        throw new AigovError('invalid_request', { message: `Unknown provider "${providerName ?? ''}"` });
-      const route = explicitRoute ?? provider.adapter.inferRoute(providerBody);
-      if (!provider.adapter.routeFor('POST', route))
-        throw new AigovError('invalid_request', {
-          message: `Provider ${provider.name} has no route ${route}`,
-        });
-      const norm = provider.adapter.normalize({
-        route,
-        provider: provider.name,
+      const set = services.policies.current();
+      const { target, norm, decision, redacted } = assess(services.providers, {
+        set,
+        key,
         body: providerBody,
+        provider: providerName,
+        route: explicitRoute,
         metadata,
       });
-      row.provider = provider.name;
+      row.provider = target.provider.name;
       row.model = norm.model;
       row.stream = norm.stream;
 
-      const set = services.policies.current();
-      const decision = evaluate(set, norm, key);
-      const modelAllowed = keyAllowsModel(key, norm.model);
       const limits = await services.limiter.peek(set.limitRules, norm, key);
-      const reasons = decision.reasons.map((r) => ({
-        policy: r.policy,
-        action: r.action,
-        message: r.message,
-      }));
-      let outcome: 'allow' | 'block' | 'redact' = decision.decision;
-      if (!modelAllowed) {
-        outcome = 'block';
-        reasons.unshift({
-          policy: 'model_not_allowed',
-          action: 'block',
-          message: `This key may not use model ${norm.model ?? '(none)'}`,
-        });
-      }
+      const reasons = decision.reasons.slice();
+      let outcome = decision.decision;
       if (!limits.allowed) {
         outcome = 'block';
         reasons.push({ policy: limits.rule.id, action: 'block', message: limits.error.message });
       }
       row.decision = outcome;
-      row.policyIds = [...decision.matchedPolicyIds, ...(limits.allowed ? [] : [limits.rule.id])];
+      row.policyIds = [...decision.ruleIds, ...(limits.allowed ? [] : [limits.rule.id])];
       row.riskScore = decision.riskScore;
       row.reasons = reasons.length ? reasons : null;
       row.latencyMs = elapsedMs(reply);
@@ -109,19 +87,17 @@ export function registerCheckRoute(app: FastifyInstance, services: Services): vo
         decision: outcome,
         risk_score: decision.riskScore,
         reasons,
-        monitor: decision.monitor.map((r) => ({ policy: r.policy, action: r.action, message: r.message })),
+        monitor: decision.monitor,
         request_id: request.id,
         policy_version: set.version,
-        provider: provider.name,
-        route,
+        provider: target.provider.name,
+        route: target.route,
         limits: {
           allowed: limits.allowed,
           applied: limits.applied,
           ...(limits.allowed ? {} : { rule: limits.rule.id, retry_after_s: limits.retryAfterSeconds }),
         },
-        ...(decision.decision === 'redact'
-          ? { redacted: applyRedactions(providerBody, decision.redactions) }
-          : {}),
+        ...(redacted !== undefined ? { redacted } : {}),
       };
     } catch (err) {
       if (!isAigovError(err)) throw err;

@@ -1,11 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import { isAigovError, openAIErrorBody } from '../errors.js';
 import type { Services } from '../services.js';
-import { authenticate } from './authenticate.js';
-import { throttleByIp, throttleByKey } from './check-throttle.js';
+import { authenticate } from '../http/authenticate.js';
+import { throttleByIp, throttleByKey } from '../http/check-throttle.js';
 import { baseRow, elapsedMs } from '../audit/record.js';
-import { describeRoute } from './openapi.js';
-import { evaluateError, evaluateResponse } from './schemas.js';
+import { describeRoute } from '../http/openapi.js';
+import { evaluateError, evaluateResponse } from '../http/schemas.js';
 
 const doc = describeRoute({
   summary: 'Verify the presented aigov key and say whose it is',

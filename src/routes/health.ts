@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../services.js';
-import { describeRoute } from './openapi.js';
-import { healthResponse, readyResponse } from './schemas.js';
+import { describeRoute } from '../http/openapi.js';
+import { healthResponse, readyResponse } from '../http/schemas.js';
 
 const STARTED = Date.now();
 

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { AigovMetrics } from '../metrics/metrics.js';
-import { describeRoute } from './openapi.js';
+import { describeRoute } from '../http/openapi.js';
 
 /**
  * GET /metrics: Prometheus text exposition. Unauthenticated, like every Prometheus target: keep it

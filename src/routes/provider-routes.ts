@@ -1,9 +1,10 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AigovError } from '../errors.js';
-import { getAdapter, type RouteSpec } from '../providers/adapter.js';
+import { type RouteSpec } from '../providers/adapter.js';
+import { getAdapter } from '../providers/families.js';
 import type { ProviderFamily } from '../providers/types.js';
-import { governedCall } from '../proxy/pipeline.js';
-import { bodyReadError } from './fastify-errors.js';
+import { governedCall, type ProxyDeps } from '../proxy/pipeline.js';
+import { bodyReadError } from '../http/fastify-errors.js';
 import type { Services } from '../services.js';
 
 const FAMILIES: readonly ProviderFamily[] = ['openai', 'anthropic'];
@@ -13,6 +14,7 @@ const FAMILIES: readonly ProviderFamily[] = ['openai', 'anthropic'];
  * `/v1/...` goes to the family's provider chosen by model, `/<provider>/v1/...` to that provider.
  */
 export function registerProviderRoutes(app: FastifyInstance, services: Services): void {
+  const deps = proxyDeps(services);
   const seen = new Set<string>();
   for (const family of FAMILIES) {
     for (const spec of getAdapter(family).routes) {
@@ -22,13 +24,13 @@ export function registerProviderRoutes(app: FastifyInstance, services: Services)
       app.route({
         method: spec.method,
         url: spec.path,
-        errorHandler: bodyErrorHandler(services, (request) => {
+        errorHandler: bodyErrorHandler(deps, (request) => {
           const fam = familyFor(spec, family, request);
           return { spec: targetFor(spec, family, fam), family: fam, provider: null };
         }),
         handler: (request, reply) => {
           const fam = familyFor(spec, family, request);
-          return governedCall(services, request, reply, targetFor(spec, family, fam), fam, null);
+          return governedCall(deps, request, reply, targetFor(spec, family, fam), fam, null);
         },
       });
     }
@@ -38,13 +40,12 @@ export function registerProviderRoutes(app: FastifyInstance, services: Services)
       app.route({
         method: spec.method,
         url: `/${provider.name}${spec.path}`,
-        errorHandler: bodyErrorHandler(services, () => ({
+        errorHandler: bodyErrorHandler(deps, () => ({
           spec,
           family: provider.family,
           provider: provider.name,
         })),
-        handler: (request, reply) =>
-          governedCall(services, request, reply, spec, provider.family, provider.name),
+        handler: (request, reply) => governedCall(deps, request, reply, spec, provider.family, provider.name),
       });
     }
   }
@@ -70,13 +71,28 @@ function targetFor(spec: RouteSpec, family: ProviderFamily, fam: ProviderFamily)
  * are rethrown to the app's error handler.
  */
 function bodyErrorHandler(
-  services: Services,
+  deps: ProxyDeps,
   target: (request: FastifyRequest) => { spec: RouteSpec; family: ProviderFamily; provider: string | null },
 ) {
   return (err: FastifyError | AigovError, request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const refusal = bodyReadError(err);
     if (!refusal || reply.sent) throw err;
     const { spec, family, provider } = target(request);
-    return governedCall(services, request, reply, spec, family, provider, refusal);
+    return governedCall(deps, request, reply, spec, family, provider, refusal);
+  };
+}
+
+/** The slice of the process the pipeline uses, picked once. */
+function proxyDeps(services: Services): ProxyDeps {
+  return {
+    verifier: services.verifier,
+    providers: services.providers,
+    policies: services.policies,
+    limiter: services.limiter,
+    audit: services.audit,
+    metrics: services.metrics,
+    pricing: services.pricing,
+    auditContent: (norm, decision) => services.auditContent(norm, decision),
+    durability: services.config.audit.durability,
   };
 }

@@ -1,5 +1,5 @@
 import type { StreamTracker, StreamTrackerOptions } from '../adapter.js';
-import type { SseEvent } from '../../proxy/sse-parser.js';
+import type { SseEvent } from '../sse.js';
 import { isPlainObject } from '../text-walk.js';
 import type { Usage } from '../types.js';
 import { count, makeUsage } from '../usage-helpers.js';

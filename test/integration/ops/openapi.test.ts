@@ -6,10 +6,10 @@ import { promisify } from 'node:util';
 import t from 'tap';
 import Fastify from 'fastify';
 import { z } from 'zod';
-import { getAdapter } from '../../../src/providers/adapter.js';
+import { getAdapter } from '../../../src/providers/families.js';
 import { isAigovError } from '../../../src/errors.js';
-import { sendError } from '../../../src/routes/render-error.js';
-import { UNDOCUMENTED_TAG, describeRoute, registerOpenApi } from '../../../src/routes/openapi.js';
+import { sendError } from '../../../src/http/render-error.js';
+import { UNDOCUMENTED_TAG, describeRoute, registerOpenApi } from '../../../src/http/openapi.js';
 import {
   anthropicError,
   checkResponse,
@@ -18,7 +18,7 @@ import {
   healthResponse,
   openAIError,
   readyResponse,
-} from '../../../src/routes/schemas.js';
+} from '../../../src/http/schemas.js';
 import { startProxy } from '../../support/proxy.js';
 
 const run = promisify(execFile);

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import { AigovError } from '../../../src/errors.js';
-import { getAdapter } from '../../../src/providers/adapter.js';
+import { getAdapter } from '../../../src/providers/families.js';
 
 /** The subtest type, taken from t.test's callback. */
 type TapTest = Parameters<Parameters<typeof t.test>[0]>[0];

@@ -1,7 +1,7 @@
 import t from 'tap';
 import fc from 'fast-check';
 import { AigovError } from '../../../src/errors.js';
-import { getAdapter } from '../../../src/providers/adapter.js';
+import { getAdapter } from '../../../src/providers/families.js';
 import type { NormalizedRequest } from '../../../src/providers/types.js';
 
 /** The subtest type, taken from t.test's callback. */

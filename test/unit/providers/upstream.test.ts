@@ -1,5 +1,5 @@
 import t from 'tap';
-import { getAdapter } from '../../../src/providers/adapter.js';
+import { getAdapter } from '../../../src/providers/families.js';
 import { joinUrl } from '../../../src/providers/upstream.js';
 
 const incoming = {

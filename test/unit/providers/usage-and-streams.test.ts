@@ -1,6 +1,6 @@
 import t from 'tap';
-import { getAdapter, serializeSseEvent } from '../../../src/providers/adapter.js';
-import { SseParser, type SseEvent } from '../../../src/proxy/sse-parser.js';
+import { getAdapter } from '../../../src/providers/families.js';
+import { serializeSseEvent, SseParser, type SseEvent } from '../../../src/providers/sse.js';
 import { startMockProvider } from '../../support/mock-provider.js';
 
 const openai = getAdapter('openai');

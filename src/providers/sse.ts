@@ -198,3 +198,12 @@ export class SseParser {
     this.discardingEvent = false;
   }
 }
+
+/** Re-encode a parsed event (for forwarders that filter events; see StreamTracker.onEvent). */
+export function serializeSseEvent(ev: SseEvent): string {
+  let out = '';
+  if (ev.event !== null) out += `event: ${ev.event}\n`;
+  if (ev.id !== undefined) out += `id: ${ev.id}\n`;
+  for (const line of ev.data.split('\n')) out += `data: ${line}\n`;
+  return out + '\n';
+}

@@ -9,7 +9,8 @@ import type {
 } from 'fastify';
 import { z } from 'zod';
 import { AigovError } from '../errors.js';
-import { getAdapter, type RouteSpec } from '../providers/adapter.js';
+import { type RouteSpec } from '../providers/adapter.js';
+import { getAdapter } from '../providers/families.js';
 import type { ProviderFamily } from '../providers/types.js';
 import type { Services } from '../services.js';
 import { anthropicError, openAIError, providerRequest, providerResponse } from './schemas.js';

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { Throttle } from '../../../src/limits/throttle.js';
+import { Throttle } from '../../../src/auth/throttle.js';
 
 t.test('fixed window per subject, with retry-after until the window ends', async (t) => {
   let now = 60_000 * 10 + 15_000;

@@ -1,6 +1,6 @@
 import t from 'tap';
 import fc from 'fast-check';
-import { SseParser, type SseEvent } from '../../../src/proxy/sse-parser.js';
+import { SseParser, type SseEvent } from '../../../src/providers/sse.js';
 
 function parseAll(
   chunks: (Buffer | string)[],
