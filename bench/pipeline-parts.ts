@@ -4,7 +4,7 @@
  * phase, shipped policies), and the audit row's chain hash.
  *   node --import tsx bench/pipeline-parts.ts
  */
-import { getAdapter } from '../src/providers/adapter.js';
+import { getAdapter } from '../src/providers/families.js';
 import { loadPolicies, evaluate } from '../src/policy/index.js';
 import { contentFields, rowHash } from '../src/audit/canonical.js';
 import type { AuditRow } from '../src/audit/row.js';

@@ -127,3 +127,22 @@ export function anthropicErrorBody(err: AigovError): {
 } {
   return { type: 'error', error: { type: err.type, message: err.message } };
 }
+
+/** A validation issue as zod (or any schema library) reports it. */
+export interface InputIssue {
+  path: readonly PropertyKey[];
+  message: string;
+}
+
+/** One line for a list of validation issues: `a.b: message; c: message` (`(root)` for the whole value). */
+export function issuesText(issues: readonly InputIssue[]): string {
+  return issues.map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`).join('; ');
+}
+
+/** The catalogue's 400 for an input that failed validation, every issue listed in `details`. */
+export function invalidInput(what: string, issues: readonly InputIssue[]): AigovError {
+  return new AigovError('invalid_request', {
+    message: `Invalid ${what}: ${issuesText(issues)}`,
+    details: issues,
+  });
+}

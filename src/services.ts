@@ -18,6 +18,7 @@ import { MemoryLimitStore } from './limits/memory-store.js';
 import { RedisLimitStore } from './limits/redis-store.js';
 import type { LimitStore } from './limits/types.js';
 import { AigovMetrics } from './metrics/metrics.js';
+import { VERSION } from './version.js';
 
 /** Everything the HTTP app needs, built once from config. Tests build it with their own config. */
 export interface Services {
@@ -125,10 +126,7 @@ export async function createServices(
             'limit store unreachable; applying fail mode',
           ),
   });
-  const metrics = new AigovMetrics(
-    { audit, limiter, policies },
-    { version: process.env.npm_package_version ?? '0.1.0' },
-  );
+  const metrics = new AigovMetrics({ audit, limiter, policies }, { version: VERSION });
   const contentMode = config.audit.content;
   audit.start();
   lastUsed.start();

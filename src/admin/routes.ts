@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
-import { AigovError, isAigovError } from '../errors.js';
+import { AigovError, invalidInput, isAigovError } from '../errors.js';
 import { parseDurationMs } from '../config/duration.js';
 import { sendError } from '../http/render-error.js';
 import type { Services } from '../services.js';
@@ -25,12 +25,7 @@ import { queryStats } from './stats.js';
 function parse<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
   const result = schema.safeParse(value ?? {});
   if (result.success) return result.data;
-  throw new AigovError('invalid_request', {
-    message: `Invalid ${what}: ${result.error.issues
-      .map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message))
-      .join('; ')}`,
-    details: result.error.issues,
-  });
+  throw invalidInput(what, result.error.issues);
 }
 
 function notFound(id: string): AigovError {

@@ -84,10 +84,6 @@ export function contentFields(r: AuditRow): CanonicalFields {
   ];
 }
 
-export function contentKey(r: AuditRow): string {
-  return JSON.stringify(contentFields(r));
-}
-
 /** row_hash = sha256(version, prev_hash, replica, seq, content): one one-shot hash per row. */
 export function rowHash(prevHash: string, replicaId: string, seq: number, content: CanonicalFields): string {
   return hash(

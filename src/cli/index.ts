@@ -8,11 +8,12 @@ import { registerKeyCommands } from './keys.js';
 import { registerPolicyCommands } from './policies.js';
 import { registerLogCommands } from './logs.js';
 import { CommandError, UsageError } from './usage-error.js';
+import { VERSION } from '../version.js';
 
 export function buildProgram(): Command {
   const program = new Command('aigov')
     .description('aigov: governance proxy for LLM APIs')
-    .version(process.env.npm_package_version ?? '0.1.0')
+    .version(VERSION)
     .showHelpAfterError(false)
     .exitOverride()
     .configureOutput({ outputError: () => {} });

@@ -5,7 +5,6 @@ import type { z } from 'zod';
 import { configSchema, type Config } from './schema.js';
 
 /** Resolves from src/config or dist/config alike: both sit two levels below the package root. */
-export const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const DEFAULT_CONFIG_PATH = fileURLToPath(new URL('../../config/default.yaml', import.meta.url));
 
 /** A configuration problem, reported as one line naming the field. Start-up stops on it. */

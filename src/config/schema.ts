@@ -181,4 +181,3 @@ export const configSchema = z
 
 export type Config = z.infer<typeof configSchema>;
 export type ProviderConfig = z.infer<typeof providerSchema>;
-export type PriceConfig = z.infer<typeof priceSchema>;

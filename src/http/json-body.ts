@@ -53,14 +53,23 @@ export function registerJsonBody(app: FastifyInstance): void {
       return;
     }
     const text = body.toString('utf8');
+    let parsed: unknown;
     try {
-      done(null, JSON.parse(text));
+      parsed = JSON.parse(text);
     } catch (err) {
       done(
         new AigovError('invalid_json', {
           message: `Request body is not valid JSON: ${(err as Error).message}`,
         }),
       );
+      return;
     }
+    // Every later stage (normalisers, detectors, redaction) walks the body: bound its shape once.
+    const problem = jsonShapeProblem(parsed);
+    if (problem !== null) {
+      done(new AigovError('invalid_json', { message: `Request body refused: ${problem}` }));
+      return;
+    }
+    done(null, parsed);
   });
 }

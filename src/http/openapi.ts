@@ -8,7 +8,8 @@ import type {
   RouteShorthandOptions,
 } from 'fastify';
 import { z } from 'zod';
-import { AigovError } from '../errors.js';
+import { invalidInput } from '../errors.js';
+import { VERSION } from '../version.js';
 import { type RouteSpec } from '../providers/adapter.js';
 import { getAdapter } from '../providers/families.js';
 import type { ProviderFamily } from '../providers/types.js';
@@ -117,10 +118,7 @@ export function describeRoute(
             const r = zod.safeParse(value ?? undefined);
             if (r.success) return { value: r.data };
             return {
-              error: new AigovError('invalid_request', {
-                message: `Invalid ${httpPart}: ${r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`,
-                details: r.error.issues,
-              }),
+              error: invalidInput(httpPart ?? 'input', r.error.issues),
             };
           };
         };
@@ -281,7 +279,7 @@ export async function registerOpenApi(
       openapi: '3.0.3',
       info: {
         title: 'aigov',
-        version: process.env.npm_package_version ?? '0.1.0',
+        version: VERSION,
         description:
           "Governance proxy for LLM APIs. Provider routes keep the providers' own paths and bodies; " +
           "refusals use the provider's error shape so SDKs raise their own errors.",

@@ -1,9 +1,9 @@
 import type { FastifyReply } from 'fastify';
 import type { AigovError } from '../errors.js';
-import { anthropicErrorBody, openAIErrorBody } from '../errors.js';
+import { getAdapter } from '../providers/families.js';
 import type { ProviderFamily } from '../providers/types.js';
 
-/** Renders a catalogue error in the shape the caller's SDK parses (OpenAI by default). */
+/** Renders a catalogue error in the shape the caller's SDK parses (the family adapter's errorBody; OpenAI by default). */
 export function sendError(
   reply: FastifyReply,
   err: AigovError,
@@ -12,8 +12,6 @@ export function sendError(
   for (const [name, value] of Object.entries(err.headers)) reply.header(name, value);
   if (err.retryAfter !== undefined)
     reply.header('retry-after', String(Math.max(1, Math.ceil(err.retryAfter))));
-  const body = family === 'anthropic' ? anthropicErrorBody(err) : openAIErrorBody(err);
-  if (err.details !== undefined && family === 'openai')
-    (body.error as Record<string, unknown>).details = err.details;
+  const body = getAdapter(family).errorBody(err);
   return reply.code(err.status).type('application/json').send(body);
 }

@@ -158,7 +158,6 @@ const limit = z
     const window = tryParseDuration(o.per);
     if (typeof window === 'string') ctx.addIssue({ code: 'custom', path: ['per'], message: window });
   });
-export type LimitDoc = z.infer<typeof limit>;
 
 export const RULE_ID_RE = /^[a-z0-9][a-z0-9_.-]*$/i;
 

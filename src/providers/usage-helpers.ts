@@ -15,10 +15,3 @@ export function makeUsage(prompt: number | null, completion: number | null, tota
   const t = total ?? (prompt !== null && completion !== null ? prompt + completion : null);
   return { promptTokens: prompt, completionTokens: completion, totalTokens: t };
 }
-
-/** Sum of counts where at least one is known; unknown parts count as absent, all unknown -> null. */
-export function sumKnown(...values: (number | null)[]): number | null {
-  let total: number | null = null;
-  for (const v of values) if (v !== null) total = (total ?? 0) + v;
-  return total;
-}

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { AigovError, isAigovError } from '../errors.js';
+import { AigovError, invalidInput, isAigovError } from '../errors.js';
 import { assess } from '../governance/index.js';
 import type { Services } from '../services.js';
 import { authenticate } from '../http/authenticate.js';
@@ -50,11 +50,7 @@ export function registerCheckRoute(app: FastifyInstance, services: Services): vo
           message: 'Body must be a JSON object (a provider request body)',
         });
       const envelope = checkEnvelope.safeParse(body);
-      if (!envelope.success)
-        throw new AigovError('invalid_request', {
-          message: `Invalid /v1/check envelope: ${envelope.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-          details: envelope.error.issues,
-        });
+      if (!envelope.success) throw invalidInput('/v1/check envelope', envelope.error.issues);
       const { provider: providerName, metadata, route: explicitRoute } = envelope.data;
       const { provider: _p, metadata: _m, route: _r, ...providerBody } = body as Record<string, unknown>;
       const set = services.policies.current();

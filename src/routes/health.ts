@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Services } from '../services.js';
 import { describeRoute } from '../http/openapi.js';
 import { healthResponse, readyResponse } from '../http/schemas.js';
+import { VERSION } from '../version.js';
 
 const STARTED = Date.now();
 
@@ -26,7 +27,7 @@ export function registerHealthRoutes(
     async () => ({
       status: 'ok',
       uptime_s: Math.round((Date.now() - STARTED) / 1000),
-      version: process.env.npm_package_version ?? '0.1.0',
+      version: VERSION,
     }),
   );
 

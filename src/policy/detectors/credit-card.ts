@@ -3,21 +3,6 @@ import type { Detector, Finding } from './types.js';
 // 13-19 digits, optionally grouped by single spaces or dashes.
 const CARD_RE = /(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)/g;
 
-export function luhnValid(digits: string): boolean {
-  let sum = 0;
-  let double = false;
-  for (let i = digits.length - 1; i >= 0; i--) {
-    let d = digits.charCodeAt(i) - 48;
-    if (double) {
-      d *= 2;
-      if (d > 9) d -= 9;
-    }
-    sum += d;
-    double = !double;
-  }
-  return sum % 10 === 0;
-}
-
 function isSep(c: number): boolean {
   return c === 32 || c === 45;
 }

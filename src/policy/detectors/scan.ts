@@ -24,7 +24,3 @@ export function scanRegex(
   }
   return found;
 }
-
-export function isDigit(code: number): boolean {
-  return code >= 48 && code <= 57;
-}

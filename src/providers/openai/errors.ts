@@ -1,7 +1,9 @@
 import { type AigovError, openAIErrorBody } from '../../errors.js';
 
+/** The error body for a refusal; 400s carry the validation issues in `error.details`. */
 export function openAIErrorResponse(err: AigovError): unknown {
-  return openAIErrorBody(err);
+  const body = openAIErrorBody(err);
+  return err.details === undefined ? body : { error: { ...body.error, details: err.details } };
 }
 
 /**

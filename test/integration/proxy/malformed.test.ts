@@ -96,6 +96,24 @@ t.test('malformed bodies', async (t) => {
       message: /too large/,
       status: 413,
     },
+    {
+      name: 'nested deeper than 64 levels',
+      path: '/v1/chat/completions',
+      body: JSON.stringify({
+        model: 'gpt-4o',
+        messages: [{ role: 'user', content: 'hi' }],
+        metadata: JSON.parse('{"a":'.repeat(70) + '1' + '}'.repeat(70)) as unknown,
+      }),
+      code: 'invalid_json',
+      message: /nested deeper than 64 levels/,
+    },
+    {
+      name: 'nested deeper than 64 levels (anthropic, arrays)',
+      path: '/v1/messages',
+      body: anth([{ role: 'user', content: JSON.parse('['.repeat(80) + ']'.repeat(80)) as unknown }]),
+      code: 'invalid_json',
+      message: /nested deeper than 64 levels/,
+    },
   ];
 
   const before = h.mock.requests.length;
