@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { AigovError } from '../errors.js';
@@ -28,10 +27,22 @@ export interface RelayOptions {
   abort: () => void;
 }
 
-/** Waits for the socket to take more, or for the client to leave. */
-async function drained(raw: ServerResponse): Promise<void> {
-  if (raw.destroyed || raw.writableEnded) return;
-  await Promise.race([once(raw, 'drain'), once(raw, 'close')]);
+/**
+ * Waits for the socket to take more, or for the client to leave. Both listeners go when either
+ * fires: a long stream waits on backpressure many times, and a racing `once()` pair would leave
+ * one listener behind per wait.
+ */
+export function drained(raw: ServerResponse): Promise<void> {
+  if (raw.destroyed || raw.writableEnded) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      raw.off('drain', done);
+      raw.off('close', done);
+      resolve();
+    };
+    raw.on('drain', done);
+    raw.on('close', done);
+  });
 }
 
 /**
@@ -44,12 +55,13 @@ export async function relayStream(opts: RelayOptions): Promise<StreamOutcome> {
   const outcome: StreamOutcome = { aborted: false, error: null, blocked: null, bytes: 0 };
   // A client that leaves mid-stream cancels the upstream call at once: nobody pays for unread tokens.
   let gone = false;
-  raw.once('close', () => {
+  const onClose = (): void => {
     if (!raw.writableEnded) {
       gone = true;
       opts.abort();
     }
-  });
+  };
+  raw.once('close', onClose);
   const write = async (data: Buffer | string): Promise<void> => {
     outcome.bytes += data.length;
     if (!raw.write(data)) await drained(raw);
@@ -109,6 +121,7 @@ export async function relayStream(opts: RelayOptions): Promise<StreamOutcome> {
       raw.write(opts.streamErrorEvent(opts.upstreamError(err)));
     }
   }
+  raw.off('close', onClose);
   if (gone && !tracker.finished()) outcome.aborted = true;
   if (!raw.destroyed && !raw.writableEnded) raw.end();
   return outcome;
