@@ -84,7 +84,7 @@ export async function createServices(
     onVerified: (id) => lastUsed.mark(id),
     failureThrottle: new Throttle({ limit: config.limits.auth_failures_per_ip_per_minute, windowMs: 60_000 }),
   });
-  const { writer: audit } = createAuditWriter(db, config.audit, logger);
+  const { writer: audit } = createAuditWriter(db, config.audit, logger, config.server.port);
   const policies = await PolicyHolder.load(config.policies.path, (err) =>
     logger.error(
       { err: (err as Error).message },

@@ -14,8 +14,14 @@ export interface AuditParts {
 }
 
 /** The audit writer as the server runs it: chained Postgres sink, per-replica spool, config policy. */
-export function createAuditWriter(db: Db, audit: Config['audit'], logger: Logger): AuditParts {
-  const replicaId = audit.replica_id ?? defaultReplicaId();
+export function createAuditWriter(
+  db: Db,
+  audit: Config['audit'],
+  logger: Logger,
+  /** The listen port: part of the default replica id (see defaultReplicaId). */
+  port?: number,
+): AuditParts {
+  const replicaId = audit.replica_id ?? defaultReplicaId(process.env, port);
   const sink = new PostgresAuditSink(db, {
     replicaId,
     hmacKey: audit.hmac_key,
