@@ -30,6 +30,12 @@ function collectMatches(index: RuleIndex, ctx: EvalContext, out: CompiledRule[])
   if (out.length > 1) out.sort((a, b) => a.index - b.index);
 }
 
+const MICROS = 1_000_000;
+
+function toMicros(risk: number): number {
+  return Math.round(risk * MICROS);
+}
+
 function reasonOf(rule: CompiledRule, ctx: EvalContext): DecisionReason {
   return { policy: rule.id, action: rule.action, message: rule.message(ctx), mode: rule.mode };
 }
@@ -52,7 +58,8 @@ export function evaluate(
   const reasons: DecisionReason[] = [];
   const monitor: DecisionReason[] = [];
   const matchedPolicyIds: string[] = [];
-  let risk = 0;
+  // Summed in millionths: 0.1 + 0.7 must reach a 0.8 threshold (as floats it is 0.7999999999999999).
+  let riskMicros = 0;
   let scored = false;
   let firstBlock: string | null = null;
   let allowed = false;
@@ -69,7 +76,7 @@ export function evaluate(
         firstBlock ??= rule.id;
         break;
       case 'score':
-        risk += rule.risk;
+        riskMicros += toMicros(rule.risk);
         scored = true;
         break;
       case 'allow':
@@ -80,9 +87,10 @@ export function evaluate(
         break;
     }
   }
-  const riskScore = Math.min(1, risk);
+  const riskScore = Math.min(1, riskMicros / MICROS);
   let blockedBy = firstBlock;
-  if (blockedBy === null && scored && risk >= set.defaults.block_threshold) blockedBy = 'risk_threshold';
+  if (blockedBy === null && scored && riskMicros >= toMicros(set.defaults.block_threshold))
+    blockedBy = 'risk_threshold';
   // Allow-list mode covers requests only: a response has already been paid for and produced.
   if (blockedBy === null && !isResponse && set.defaults.decision === 'block' && !allowed) {
     blockedBy = 'default_deny';

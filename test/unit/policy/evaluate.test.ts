@@ -39,6 +39,29 @@ t.test('block wins over redact, score and allow; first blocking rule in file ord
   t.equal(d.redactedPrompt, undefined);
 });
 
+t.test('scores that sum to the threshold exactly block (no float rounding below it)', async (t) => {
+  const set = policy(
+    [
+      { id: 'a', action: 'score', risk: 0.1 },
+      { id: 'b', action: 'score', risk: 0.7 },
+    ],
+    { block_threshold: 0.8 },
+  );
+  const d = evaluate(set, req('x'), key());
+  t.equal(d.blockedBy, 'risk_threshold', '0.1 + 0.7 reaches 0.8');
+  t.equal(d.riskScore, 0.8, 'reported as 0.8, not 0.7999999999999999');
+  const three = policy(
+    [
+      { id: 'a', action: 'score', risk: 0.6 },
+      { id: 'b', action: 'score', risk: 0.3 },
+    ],
+    { block_threshold: 0.95 },
+  );
+  const e = evaluate(three, req('x'), key());
+  t.equal(e.riskScore, 0.9, '0.6 + 0.3 is 0.9');
+  t.equal(e.blockedBy, null);
+});
+
 t.test('scores add up, cap at 1, block at the threshold', async (t) => {
   const set = policy(
     [
