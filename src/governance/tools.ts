@@ -180,3 +180,32 @@ export function toolLimitSubject(call: ToolCall): NormalizedRequest {
   // No provider family applies to a tool call; nothing on the limit path reads it.
   return subject as unknown as NormalizedRequest;
 }
+
+export interface ToolCallAssessment {
+  decision: ToolCallDecision;
+  /** The rule that hides the tool from this caller's tools/list, or null when it is listed. */
+  hiddenBy: string | null;
+}
+
+/** The decision for a described tool call (/v1/check, the admin dry run): what the relay decides. */
+export function assessToolCall(set: CompiledPolicySet, call: ToolCall, key: KeyIdentity): ToolCallAssessment {
+  return {
+    decision: decideToolCall(set, call, key),
+    hiddenBy: toolHiddenBy(set, call.server, call.tool, key),
+  };
+}
+
+/** The answer /v1/check and the dry run give for a tool call (snake_case, like the rest of the API). */
+export function toolCallAnswer(a: ToolCallAssessment, call: ToolCall): Record<string, unknown> {
+  const d = a.decision;
+  return {
+    allowed: d.allowed,
+    decision: d.decision,
+    risk_score: d.riskScore,
+    reasons: d.reasons,
+    monitor: d.monitor,
+    mcp: { server: call.server, tool: call.tool, listed: a.hiddenBy === null, hidden_by: a.hiddenBy },
+    ...(d.approvalRules.length > 0 ? { approval_rules: d.approvalRules } : {}),
+    ...(d.redactedArguments !== undefined ? { redacted_arguments: d.redactedArguments } : {}),
+  };
+}
