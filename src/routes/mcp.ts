@@ -326,6 +326,7 @@ function relaySse(
   abort: AbortController,
 ): FastifyReply {
   const out = new PassThrough();
+  for (const p of x.pending.values()) p.row.stream = true;
   const parser = new SseParser({ maxEventSize: 16 * 1024 * 1024 });
   const transform = (ev: SseEvent): string => {
     let msg: unknown;

@@ -158,7 +158,10 @@ t.test('MCP governance with the official SDK', async (t) => {
         client.callTool({ name: 'fetch_page', arguments: { url: 'https://evil.example' } }),
       );
       t.match(injected.data, { rule: 'injected-result' }, 'an injected result is replaced by an error');
-      t.notMatch(injected.message, /Ignore all previous/, 'the injected text is not relayed');
+      t.notOk(
+        JSON.stringify(injected).includes(INJECTED_PAGE.slice(0, 30)),
+        'the injected text is not relayed',
+      );
       t.ok(
         upstream.calls.some((c) => c.tool === 'fetch_page'),
         'the call itself was made',
