@@ -335,6 +335,17 @@ t.test('MCP governance with the official SDK', async (t) => {
       calls.some((r) => r.tool === 'fetch_page' && r.decision === 'redact'),
       'redacted result',
     );
+    const injected = calls.filter(
+      (r) => r.tool === 'fetch_page' && (r.policy_ids as string[]).includes('injected-result'),
+    );
+    t.same(
+      injected.map((r) => [r.route, r.decision, r.stream]).sort(),
+      [
+        ['/mcp/jsontools', 'block', false],
+        ['/mcp/tools', 'block', true],
+      ],
+      'the injected result was blocked in a JSON answer and in an SSE stream',
+    );
     t.ok(
       calls.some((r) => r.tool === 'deploy' && r.decision === 'allow' && r.approval_id !== null),
       'approved call with its approval id',
