@@ -19,8 +19,8 @@ import { RedisLimitStore } from './limits/redis-store.js';
 import type { LimitStore } from './limits/types.js';
 import { AigovMetrics } from './metrics/metrics.js';
 import { VERSION } from './version.js';
-import { McpServers } from './mcp/upstream.js';
-import { ApprovalStore, approvalWebhook } from './mcp/approvals.js';
+import { McpServers } from './providers/mcp-servers.js';
+import { ApprovalStore, approvalWebhook } from './approvals/store.js';
 
 /** Everything the HTTP app needs, built once from config. Tests build it with their own config. */
 export interface Services {

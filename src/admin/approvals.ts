@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { AigovError } from '../errors.js';
-import { approvalView } from '../mcp/approvals.js';
+import { approvalView } from '../approvals/store.js';
 import type { Services } from '../services.js';
 
 export const approvalIdParams = z

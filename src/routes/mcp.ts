@@ -27,7 +27,7 @@ import {
 import { applyRedactions, type CompiledPolicySet } from '../policy/index.js';
 import type { Reservation } from '../limits/limiter.js';
 import { SseParser, serializeSseEvent, type SseEvent } from '../providers/sse.js';
-import { argumentsHash } from '../mcp/approvals.js';
+import { argumentsHash } from '../approvals/store.js';
 import {
   AIGOV_RPC,
   RPC,
@@ -42,7 +42,12 @@ import {
   withArguments,
   type RequestId,
 } from '../mcp/messages.js';
-import { RETURNED_HEADERS, sendToServer, upstreamHeaders, type McpServerRuntime } from '../mcp/upstream.js';
+import {
+  RETURNED_HEADERS,
+  sendToServer,
+  upstreamHeaders,
+  type McpServerRuntime,
+} from '../providers/mcp-servers.js';
 import type { Services } from '../services.js';
 
 type Json = Record<string, unknown>;
