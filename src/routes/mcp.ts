@@ -80,13 +80,15 @@ function sendRpcHttpError(reply: FastifyReply, err: AigovError, id: RequestId | 
   const code =
     err.status === 401
       ? AIGOV_RPC.unauthorized
-      : err.status === 400 || err.status === 413 || err.status === 415
-        ? RPC.invalidRequest
+      : err.status === 403
+        ? AIGOV_RPC.policyBlocked
         : err.status === 429
           ? AIGOV_RPC.rateLimited
-          : err.status >= 500
-            ? AIGOV_RPC.upstream
-            : AIGOV_RPC.policyBlocked;
+          : err.status === 503
+            ? AIGOV_RPC.unavailable
+            : err.status >= 500
+              ? AIGOV_RPC.upstream
+              : RPC.invalidRequest;
   return reply
     .code(err.status)
     .type('application/json')
