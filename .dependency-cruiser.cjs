@@ -10,7 +10,7 @@ const LAYERS = [
   ['providers/'],
   ['policy/'],
   ['limits/', 'audit/'],
-  ['governance/', 'metrics/'],
+  ['governance/', 'metrics/', 'approvals/'],
   ['services.ts'],
   ['http/'],
   ['proxy/', 'admin/', 'mcp/', 'realtime/', 'passthrough/'],
@@ -60,7 +60,7 @@ module.exports = {
       comment:
         'The core (policy, limits, auth, audit, providers, config, db, governance, metrics) is framework-free',
       severity: 'error',
-      from: { path: '^src/(policy|limits|auth|audit|providers|config|db|governance|metrics)/' },
+      from: { path: '^src/(policy|limits|auth|audit|providers|config|db|governance|metrics|approvals)/' },
       to: { path: '(^|/)node_modules/(fastify|@fastify/[^/]+)/' },
     },
     {

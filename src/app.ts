@@ -24,6 +24,7 @@ import { registerMetricsRoute } from './routes/metrics.js';
 import type { ProviderFamily } from './providers/types.js';
 import { registerAdminRoutes, adminSchemas } from './admin/index.js';
 import { registerUiRoutes } from './routes/ui.js';
+import { registerMcpRoutes } from './routes/mcp.js';
 
 export interface BuildAppOptions {
   readinessChecks?: ReadinessCheck[];
@@ -174,6 +175,7 @@ export async function buildApp(services: Services, options: BuildAppOptions = {}
     registerEvaluateRoute(shed, services);
     registerCheckRoute(shed, services);
     registerProviderRoutes(shed, services);
+    registerMcpRoutes(shed, services);
   });
   registerAdminRoutes(app, services);
   registerUiRoutes(app);

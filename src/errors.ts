@@ -34,6 +34,7 @@ export const ERROR_CATALOGUE = {
   body_too_large: { status: 413, type: 'request_too_large', message: 'Request body too large' },
   not_found: { status: 404, type: 'not_found_error', message: 'Route not found' },
   method_not_allowed: { status: 405, type: 'invalid_request_error', message: 'Method not allowed' },
+  conflict: { status: 409, type: 'invalid_request_error', message: 'Conflicts with the current state' },
   rate_limited: { status: 429, type: 'rate_limit_error', message: 'Rate limit exceeded' },
   budget_exceeded: { status: 429, type: 'rate_limit_error', message: 'Budget exceeded' },
   auth_throttled: {

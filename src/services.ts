@@ -19,6 +19,8 @@ import { RedisLimitStore } from './limits/redis-store.js';
 import type { LimitStore } from './limits/types.js';
 import { AigovMetrics } from './metrics/metrics.js';
 import { VERSION } from './version.js';
+import { McpServers } from './providers/mcp-servers.js';
+import { ApprovalStore, approvalWebhook } from './approvals/store.js';
 
 /** Everything the HTTP app needs, built once from config. Tests build it with their own config. */
 export interface Services {
@@ -40,6 +42,9 @@ export interface Services {
   auditContent(norm: NormalizedRequest, decision: Decision | null): string | null;
   /** Prometheus registry; the pipeline calls metrics.observeCall(row) for every proxied call. */
   metrics: AigovMetrics;
+  /** Upstream MCP servers served at /mcp/{name}, and the approvals of tool calls (docs/mcp.md). */
+  mcp: McpServers;
+  approvals: ApprovalStore;
   /** Stops timers and flushes; does not close the db (the owner of `db` does). */
   stop(deadlineMs: number): Promise<void>;
 }
@@ -127,6 +132,21 @@ export async function createServices(
           ),
   });
   const metrics = new AigovMetrics({ audit, limiter, policies }, { version: VERSION });
+  const env = options.env ?? process.env;
+  const mcp = new McpServers(config.mcp.servers, env);
+  const { webhook_url: webhookUrl, webhook_secret_env: webhookSecretEnv } = config.mcp.approvals;
+  const approvals = new ApprovalStore(db, {
+    ttlMs: config.mcp.approvals.ttl,
+    ...(webhookUrl !== null
+      ? {
+          onPending: approvalWebhook({
+            url: webhookUrl,
+            secret: webhookSecretEnv === null ? null : (env[webhookSecretEnv] ?? null),
+            onError: (err) => logger.warn({ err: (err as Error).message }, 'approval webhook failed'),
+          }),
+        }
+      : {}),
+  });
   const contentMode = config.audit.content;
   audit.start();
   lastUsed.start();
@@ -144,6 +164,8 @@ export async function createServices(
     limitStore,
     pricing,
     metrics,
+    mcp,
+    approvals,
     checkThrottles: {
       perKey: new Throttle({ limit: config.limits.check_per_key_per_minute, windowMs: 60_000 }),
       perIp: new Throttle({ limit: config.limits.check_per_ip_per_minute, windowMs: 60_000 }),
@@ -163,6 +185,7 @@ export async function createServices(
       await lastUsed.stop();
       await limiter.close();
       await providers.close();
+      await mcp.close();
     },
   };
 }

@@ -2,7 +2,7 @@ import { basename } from 'node:path';
 import { AigovError } from '../errors.js';
 import type { KeyIdentity } from '../auth/identity.js';
 import { identityOf } from '../auth/key-store.js';
-import { assess } from '../governance/index.js';
+import { assess, assessToolCall, toolCallAnswer, toolLimitSubject } from '../governance/index.js';
 import { compilePolicySources, PolicyLoadError, type CompiledPolicySet } from '../policy/index.js';
 import type { Services } from '../services.js';
 import type { DryRunBody } from './schemas.js';
@@ -17,7 +17,7 @@ export function policySummary(services: Services): Record<string, unknown> {
     files: set.sources.map((f) => basename(f)),
     defaults: set.defaults,
     rule_count: set.ruleCount,
-    rules: [...set.rules, ...set.responseRules]
+    rules: [...set.rules, ...set.responseRules, ...set.toolCallRules, ...set.toolResultRules]
       .sort((a, b) => a.index - b.index)
       .map((r) => ({
         id: r.id,
@@ -28,7 +28,7 @@ export function policySummary(services: Services): Record<string, unknown> {
         risk: r.risk,
         file: basename(r.source),
       })),
-    limits: set.limitRules.map((l) => ({
+    limits: [...set.limitRules, ...set.toolLimitRules].map((l) => ({
       id: l.id,
       description: l.description,
       metric: l.metric,
@@ -94,10 +94,21 @@ async function dryRunKey(services: Services, body: DryRunBody): Promise<KeyIdent
 export async function dryRun(services: Services, body: DryRunBody): Promise<Record<string, unknown>> {
   const set = body.policy !== undefined ? compileProposed(body.policy) : services.policies.current();
   const key = await dryRunKey(services, body);
+  if (body.mcp !== undefined) {
+    const call = { ...body.mcp, metadata: body.metadata };
+    return {
+      ...toolCallAnswer(assessToolCall(set, call, key), call),
+      policy_source: body.policy !== undefined ? 'proposed' : 'active',
+      policy_version: set.version,
+      key: { id: key.id, owner: key.owner, team: key.team, tags: key.tags },
+      limits: set.toolLimitRules.filter((l) => l.appliesTo(toolLimitSubject(call), key)).map((l) => l.id),
+    };
+  }
+  const request = body.request ?? {};
   const { target, norm, decision, redacted } = assess(services.providers, {
     set,
     key,
-    body: body.request,
+    body: request,
     provider: body.provider,
     route: body.route,
     metadata: body.metadata,

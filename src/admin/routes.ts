@@ -20,6 +20,7 @@ import {
   updateKeyBody,
 } from './schemas.js';
 import { queryStats } from './stats.js';
+import { registerApprovalRoutes } from './approvals.js';
 
 /** Parses one input with zod; a failure is the catalogue's 400 listing every issue. */
 function parse<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
@@ -200,6 +201,9 @@ export function registerAdminRoutes(app: FastifyInstance, services: Services): v
       admin.post('/policies/dry-run', async (request) =>
         dryRun(services, parse(dryRunBody, request.body, 'dry-run request')),
       );
+
+      // ---- tool-call approvals (MCP) -------------------------------------------------------
+      registerApprovalRoutes(admin, services, parse);
     },
     { prefix: '/admin' },
   );

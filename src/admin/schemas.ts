@@ -126,8 +126,17 @@ export const dryRunKey = z
 
 export const dryRunBody = z
   .object({
-    /** The provider request body as an SDK would send it. */
-    request: z.record(z.string(), z.unknown()),
+    /** The provider request body as an SDK would send it (or `mcp`: a tool call). */
+    request: z.record(z.string(), z.unknown()).optional(),
+    /** An MCP tool call to decide instead of a provider body (docs/mcp.md). */
+    mcp: z
+      .object({
+        server: z.string().min(1).max(64),
+        tool: z.string().min(1).max(256),
+        arguments: z.record(z.string(), z.unknown()).default({}),
+      })
+      .strict()
+      .optional(),
     provider: z.string().min(1).max(64).optional(),
     route: z.string().startsWith('/v1/').max(128).optional(),
     metadata: z.record(z.string(), z.string().max(1024)).optional(),
@@ -138,7 +147,8 @@ export const dryRunBody = z
     /** A proposed policy file (YAML) evaluated instead of the active set. */
     policy: z.string().min(1).max(1_000_000).optional(),
   })
-  .strict();
+  .strict()
+  .refine((b) => (b.request === undefined) !== (b.mcp === undefined), 'give exactly one of request, mcp');
 export type DryRunBody = z.infer<typeof dryRunBody>;
 
 /** What the API answers for a key (never the secret or its hash). */

@@ -51,6 +51,18 @@ function bool(v: boolean): string {
   return v ? 't' : 'f';
 }
 
+/**
+ * MCP fields (migration 003) join the canonical form only when one is set, so every other row,
+ * old or new, hashes exactly as before.
+ */
+function mcpFields(
+  rpcMethod: string | null,
+  tool: string | null,
+  approvalId: string | null,
+): CanonicalFields {
+  return rpcMethod === null && tool === null && approvalId === null ? [] : [rpcMethod, tool, approvalId];
+}
+
 /** The row's own content, without its chain position: also the identity used for idempotent replays. */
 export function contentFields(r: AuditRow): CanonicalFields {
   return [
@@ -81,6 +93,7 @@ export function contentFields(r: AuditRow): CanonicalFields {
     r.clientIp,
     r.error,
     r.content,
+    ...mcpFields(r.rpcMethod ?? null, r.tool ?? null, r.approvalId ?? null),
   ];
 }
 
@@ -104,7 +117,7 @@ export const CANONICAL_SELECT = `replica_id, seq::text AS seq, prev_hash, row_ha
   risk_score::float8 AS risk_score, status_code, latency_ms::float8 AS latency_ms,
   upstream_ms::float8 AS upstream_ms, overhead_ms::float8 AS overhead_ms,
   prompt_tokens, completion_tokens, total_tokens, cost_usd::text AS cost_usd,
-  stream, aborted, degraded, client_ip, error, content`;
+  stream, aborted, degraded, client_ip, error, content, rpc_method, tool, approval_id`;
 
 export interface StoredRow {
   replica_id: string | null;
@@ -138,6 +151,9 @@ export interface StoredRow {
   client_ip: string | null;
   error: string | null;
   content: string | null;
+  rpc_method?: string | null;
+  tool?: string | null;
+  approval_id?: string | null;
   [key: string]: unknown;
 }
 
@@ -171,6 +187,7 @@ export function storedContentFields(s: StoredRow): CanonicalFields {
     s.client_ip,
     s.error,
     s.content,
+    ...mcpFields(s.rpc_method ?? null, s.tool ?? null, s.approval_id ?? null),
   ];
 }
 

@@ -27,6 +27,10 @@ export interface AuditRow {
   clientIp: string | null;
   error: string | null;
   content: string | null;
+  /** MCP rows (/mcp/{server}): JSON-RPC method, tool of a tools/call, approval used (migration 003). */
+  rpcMethod?: string | null;
+  tool?: string | null;
+  approvalId?: string | null;
 }
 
 /** Column order shared by the Postgres sink and anything that serialises rows. */
@@ -58,6 +62,9 @@ export const AUDIT_COLUMNS = [
   'client_ip',
   'error',
   'content',
+  'rpc_method',
+  'tool',
+  'approval_id',
 ] as const;
 
 /** Chain columns, written after AUDIT_COLUMNS (migration 002). */
@@ -101,6 +108,9 @@ export function rowValues(r: AuditRow): unknown[] {
     r.clientIp,
     r.error,
     r.content,
+    r.rpcMethod ?? null,
+    r.tool ?? null,
+    r.approvalId ?? null,
   ];
 }
 
@@ -187,5 +197,8 @@ export function sanitizeRow(r: AuditRow): AuditRow {
     clientIp: optText(r.clientIp),
     error: optText(r.error),
     content: optText(r.content),
+    rpcMethod: optText(r.rpcMethod),
+    tool: optText(r.tool),
+    approvalId: optText(r.approvalId),
   };
 }

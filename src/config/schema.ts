@@ -41,6 +41,22 @@ const providerSchema = z
   })
   .strict();
 
+/** An upstream MCP server served at /mcp/{name}; header values are env var NAMES, never secrets. */
+const mcpServerSchema = z
+  .object({
+    name: z.string().regex(/^[a-z][a-z0-9-]*$/, 'lower-case letters, digits and dashes'),
+    url: z.url({ protocol: /^https?$/ }),
+    /** Header name -> name of the environment variable holding its value (e.g. Authorization: GITHUB_MCP_TOKEN). */
+    headers: z
+      .record(z.string().regex(/^[A-Za-z0-9-]+$/), z.string().regex(/^[A-Z_][A-Z0-9_]*$/))
+      .default({}),
+    timeouts: z
+      .object({ connect: duration.default(5_000), first_byte: duration.default(60_000) })
+      .strict()
+      .default({ connect: 5_000, first_byte: 60_000 }),
+  })
+  .strict();
+
 const priceSchema = z
   .object({
     model: z.string().min(1),
@@ -174,6 +190,29 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    mcp: z
+      .object({
+        servers: z.array(mcpServerSchema).default([]),
+        approvals: z
+          .object({
+            /** How long an approval (pending or granted) stays usable. */
+            ttl: duration.default(15 * 60_000),
+            /** POSTed (HMAC-SHA256 signed with the secret from webhook_secret_env) on each new pending approval. */
+            webhook_url: z
+              .url({ protocol: /^https?$/ })
+              .nullable()
+              .default(null),
+            webhook_secret_env: z
+              .string()
+              .regex(/^[A-Z_][A-Z0-9_]*$/)
+              .nullable()
+              .default(null),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
     providers: z.array(providerSchema).min(1),
     pricing: z.array(priceSchema).default([]),
   })
@@ -181,3 +220,4 @@ export const configSchema = z
 
 export type Config = z.infer<typeof configSchema>;
 export type ProviderConfig = z.infer<typeof providerSchema>;
+export type McpServerConfig = z.infer<typeof mcpServerSchema>;

@@ -10,6 +10,7 @@ import { normalizeFor, resolveForCheck, type ProviderLookup, type Target } from 
 
 export * from './decide.js';
 export * from './target.js';
+export * from './tools.js';
 
 export interface AssessInput {
   set: CompiledPolicySet;

@@ -98,7 +98,19 @@ export const checkEnvelope = z.object({
     .describe('Provider route to check against; default inferred from the body'),
 });
 
-export const checkRequest = providerRequest.extend(checkEnvelope.shape);
+/** `/v1/check` of an MCP tool call instead of a provider body (docs/mcp.md). */
+export const mcpCheck = z
+  .object({
+    server: z.string().min(1).max(64).describe('a configured MCP server name'),
+    tool: z.string().min(1).max(256),
+    arguments: z.record(z.string(), z.unknown()).default({}),
+  })
+  .strict();
+
+export const checkRequest = providerRequest.extend({
+  ...checkEnvelope.shape,
+  mcp: mcpCheck.optional().describe('check an MCP tool call instead of a provider body'),
+});
 
 const reason = z.object({ policy: z.string(), action: z.string(), message: z.string() });
 

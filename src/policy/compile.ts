@@ -13,6 +13,7 @@ import { compileMessage } from './message.js';
 import { compilePolicyRegex } from './regex.js';
 import {
   policyFileSchema,
+  readsCallContent,
   redactionSources,
   type PolicyDefaults,
   type PolicyFileDoc,
@@ -177,6 +178,7 @@ function compileRule(rule: RuleDoc, index: number, source: string): CompiledRule
     matchesWhen: rule.when === undefined ? () => true : compileCondition(rule.when),
     message: compileMessage(rule.message ?? DEFAULT_MESSAGES[action] ?? '{{rule}}', rule.id),
     redaction: compileRedaction(rule),
+    readsCallContent: readsCallContent(rule.when),
   };
 }
 
@@ -269,6 +271,11 @@ export function compilePolicies(inputs: readonly PolicyInput[], version?: string
   const response: CompiledRule[] = [];
   const responseScopes: (ScopeDoc | undefined)[] = [];
   const limitRules: CompiledLimitRule[] = [];
+  const toolCall: CompiledRule[] = [];
+  const toolCallScopes: (ScopeDoc | undefined)[] = [];
+  const toolResult: CompiledRule[] = [];
+  const toolResultScopes: (ScopeDoc | undefined)[] = [];
+  const toolLimitRules: CompiledLimitRule[] = [];
   let index = 0;
   let ruleCount = 0;
   for (const { file, doc } of files) {
@@ -277,11 +284,17 @@ export function compilePolicies(inputs: readonly PolicyInput[], version?: string
       ruleCount++;
       if (rule.limit !== undefined) {
         const lr = compileLimit(rule);
-        if (lr !== null) limitRules.push(lr);
+        if (lr !== null) (rule.on === 'tool_call' ? toolLimitRules : limitRules).push(lr);
         continue;
       }
       const compiled = compileRule(rule, index++, file);
-      if (compiled.phase === 'response') {
+      if (compiled.phase === 'tool_call') {
+        toolCall.push(compiled);
+        toolCallScopes.push(rule.scope);
+      } else if (compiled.phase === 'tool_result') {
+        toolResult.push(compiled);
+        toolResultScopes.push(rule.scope);
+      } else if (compiled.phase === 'response') {
         response.push(compiled);
         responseScopes.push(rule.scope);
       } else {
@@ -296,6 +309,11 @@ export function compilePolicies(inputs: readonly PolicyInput[], version?: string
     rules: request,
     responseRules: response,
     limitRules,
+    toolCallRules: toolCall,
+    toolResultRules: toolResult,
+    toolLimitRules,
+    toolCallIndex: buildIndex(toolCall, toolCallScopes),
+    toolResultIndex: buildIndex(toolResult, toolResultScopes),
     ruleCount,
     sources: inputs.map((i) => i.file),
     requestIndex: buildIndex(request, requestScopes),

@@ -2,7 +2,14 @@ import type { EvalContext } from './context.js';
 import { getDetector, normalizeForDetection, type Detector } from './detectors/index.js';
 import { compileInNotIn, compileListInNotIn, compileStringSet } from './matchers.js';
 import { compilePolicyRegex } from './regex.js';
-import type { ComparisonDoc, ConditionDoc, MaxTokensDoc, MetadataMatcherDoc, PromptDoc } from './schema.js';
+import type {
+  ComparisonDoc,
+  ConditionDoc,
+  MaxTokensDoc,
+  MetadataMatcherDoc,
+  PromptDoc,
+  ToolTextDoc,
+} from './schema.js';
 
 export type Predicate = (ctx: EvalContext) => boolean;
 
@@ -87,6 +94,16 @@ function compileDetect(names: readonly string[]): Costed {
   };
 }
 
+/** `arguments` / `result`: the tool strings are the evaluation's slots, so these are prompt + detect leaves. */
+function compileToolText(t: ToolTextDoc): Costed[] {
+  const { detect, ...prompt } = t;
+  const parts: Costed[] = [];
+  if (prompt.contains !== undefined || prompt.matches !== undefined || prompt.length !== undefined)
+    parts.push(...compilePrompt(prompt));
+  if (detect !== undefined) parts.push(compileDetect(detect));
+  return parts;
+}
+
 function compileMetadataMatcher(m: MetadataMatcherDoc): (v: string | null) => boolean {
   const tests: ((v: string | null) => boolean)[] = [];
   if (m.equals !== undefined) {
@@ -142,6 +159,16 @@ function compileNode(c: ConditionDoc): Costed {
     const t = compileInNotIn(c.route);
     parts.push({ test: (ctx) => t(ctx.route), cost: COST_FIELD });
   }
+  if (c.server !== undefined) {
+    const t = compileInNotIn(c.server);
+    parts.push({ test: (ctx) => t(ctx.server), cost: COST_FIELD });
+  }
+  if (c.tool !== undefined) {
+    const t = compileInNotIn(c.tool);
+    parts.push({ test: (ctx) => t(ctx.tool), cost: COST_FIELD });
+  }
+  if (c.arguments !== undefined) parts.push(...compileToolText(c.arguments));
+  if (c.result !== undefined) parts.push(...compileToolText(c.result));
   if (c.stream !== undefined) {
     const want = c.stream;
     parts.push({ test: (ctx) => ctx.stream === want, cost: COST_FIELD });

@@ -56,6 +56,9 @@ export class EvalContext implements MessageFacts {
   readonly owner: string;
   readonly tags: readonly string[];
   readonly slots: SlotView[];
+  /** MCP server and tool name: set for tool calls and tool results only. */
+  readonly server: string | null;
+  readonly tool: string | null;
   private normalized: (NormalizedText | undefined)[] | undefined;
   private lowered: (string | undefined)[] | undefined;
   private findings: Map<string, Finding[][]> | undefined;
@@ -76,6 +79,8 @@ export class EvalContext implements MessageFacts {
     this.tags = Array.isArray(k.tags) ? (k.tags as unknown[]).filter((t) => typeof t === 'string') : NO_TAGS;
     const textsPrompt = typeof r.prompt === 'string' ? r.prompt : '';
     this.slots = slotsOf(r.texts, textsPrompt);
+    this.server = strOrNull(r.server);
+    this.tool = strOrNull(r.tool);
     this.prompt = typeof r.prompt === 'string' ? r.prompt : this.slots.map((s) => s.text).join('\n');
   }
 

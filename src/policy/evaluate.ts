@@ -2,7 +2,15 @@ import type { KeyIdentity } from '../auth/identity.js';
 import type { NormalizedRequest } from '../providers/types.js';
 import { EvalContext } from './context.js';
 import { computeRedactions } from './redact.js';
-import type { CompiledPolicySet, CompiledRule, Decision, DecisionReason, Phase, RuleIndex } from './types.js';
+import type {
+  CompiledPolicySet,
+  CompiledRule,
+  Decision,
+  DecisionReason,
+  Phase,
+  RuleIndex,
+  ToolFacts,
+} from './types.js';
 
 const NONE: readonly CompiledRule[] = [];
 
@@ -36,6 +44,19 @@ function toMicros(risk: number): number {
   return Math.round(risk * MICROS);
 }
 
+function indexFor(set: CompiledPolicySet, phase: Phase): RuleIndex {
+  switch (phase) {
+    case 'request':
+      return set.requestIndex;
+    case 'response':
+      return set.responseIndex;
+    case 'tool_call':
+      return set.toolCallIndex;
+    case 'tool_result':
+      return set.toolResultIndex;
+  }
+}
+
 function reasonOf(rule: CompiledRule, ctx: EvalContext): DecisionReason {
   return { policy: rule.id, action: rule.action, message: rule.message(ctx), mode: rule.mode };
 }
@@ -46,14 +67,14 @@ function reasonOf(rule: CompiledRule, ctx: EvalContext): DecisionReason {
  */
 export function evaluate(
   set: CompiledPolicySet,
-  req: NormalizedRequest,
+  req: NormalizedRequest | ToolFacts,
   key: KeyIdentity,
   phase: Phase = 'request',
 ): Decision {
   const ctx = new EvalContext(req, key);
-  const isResponse = phase === 'response';
+  const isResponse = phase !== 'request';
   const matched: CompiledRule[] = [];
-  collectMatches(isResponse ? set.responseIndex : set.requestIndex, ctx, matched);
+  collectMatches(indexFor(set, phase), ctx, matched);
 
   const reasons: DecisionReason[] = [];
   const monitor: DecisionReason[] = [];
@@ -64,6 +85,7 @@ export function evaluate(
   let firstBlock: string | null = null;
   let allowed = false;
   let redactRules: CompiledRule[] | null = null;
+  let approvalRules: string[] | null = null;
   for (const rule of matched) {
     matchedPolicyIds.push(rule.id);
     if (rule.mode === 'monitor') {
@@ -85,13 +107,17 @@ export function evaluate(
       case 'redact':
         (redactRules ??= []).push(rule);
         break;
+      case 'require_approval':
+        (approvalRules ??= []).push(rule.id);
+        break;
     }
   }
   const riskScore = Math.min(1, riskMicros / MICROS);
   let blockedBy = firstBlock;
   if (blockedBy === null && scored && riskMicros >= toMicros(set.defaults.block_threshold))
     blockedBy = 'risk_threshold';
-  // Allow-list mode covers requests only: a response has already been paid for and produced.
+  // Allow-list mode covers LLM requests only: a response has already been paid for and produced,
+  // and tool allow-lists are written as tool rules (docs/mcp.md).
   if (blockedBy === null && !isResponse && set.defaults.decision === 'block' && !allowed) {
     blockedBy = 'default_deny';
   }
@@ -105,6 +131,7 @@ export function evaluate(
     matchedPolicyIds,
     blockedBy,
     redactions: [],
+    ...(approvalRules !== null ? { approvalRequiredBy: approvalRules } : {}),
   };
   if (blockedBy !== null) {
     decision.decision = 'block';

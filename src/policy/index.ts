@@ -43,4 +43,5 @@ export type {
   Redaction,
   RuleAction,
   RuleMode,
+  ToolFacts,
 } from './types.js';

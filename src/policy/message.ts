@@ -6,6 +6,9 @@ export interface MessageFacts {
   team: string | null;
   owner: string;
   keyId: string;
+  /** MCP server and tool of a tool call (null for LLM requests). */
+  server: string | null;
+  tool: string | null;
 }
 
 export const MESSAGE_PLACEHOLDERS = [
@@ -16,6 +19,8 @@ export const MESSAGE_PLACEHOLDERS = [
   'owner',
   'key_id',
   'rule',
+  'server',
+  'tool',
 ] as const;
 type Placeholder = (typeof MESSAGE_PLACEHOLDERS)[number];
 
@@ -49,6 +54,10 @@ function valueOf(name: Placeholder, ruleId: string, f: MessageFacts): string {
       return f.keyId;
     case 'rule':
       return ruleId;
+    case 'server':
+      return f.server ?? 'none';
+    case 'tool':
+      return f.tool ?? 'none';
   }
 }
 

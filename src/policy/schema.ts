@@ -70,6 +70,20 @@ const detectList = stringList.superRefine((names, ctx) => {
   });
 });
 
+/** `arguments` (tool_call) and `result` (tool_result): the prompt leaves plus detect, over those strings. */
+const toolText = z
+  .strictObject({
+    contains: stringList.optional(),
+    matches: regexString.optional(),
+    length: comparison.optional(),
+    detect: detectList.optional(),
+  })
+  .refine(
+    (o) => Object.values(o).some((v) => v !== undefined),
+    'needs at least one of contains, matches, length, detect',
+  );
+export type ToolTextDoc = z.infer<typeof toolText>;
+
 const metadataMatcher = z.preprocess(
   (v) => (typeof v === 'string' ? { equals: v } : v),
   z
@@ -110,6 +124,10 @@ export interface ConditionDoc {
   metadata?: Record<string, MetadataMatcherDoc> | undefined;
   key?: KeyConditionDoc | undefined;
   stream?: boolean | undefined;
+  server?: SetMatcherDoc | undefined;
+  tool?: SetMatcherDoc | undefined;
+  arguments?: ToolTextDoc | undefined;
+  result?: ToolTextDoc | undefined;
 }
 
 export const conditionSchema: z.ZodType<ConditionDoc> = z.lazy(() =>
@@ -127,6 +145,10 @@ export const conditionSchema: z.ZodType<ConditionDoc> = z.lazy(() =>
       metadata: z.record(z.string(), metadataMatcher).optional(),
       key: keyCondition.optional(),
       stream: z.boolean().optional(),
+      server: setMatcher.optional(),
+      tool: setMatcher.optional(),
+      arguments: toolText.optional(),
+      result: toolText.optional(),
     })
     .refine((o) => Object.values(o).some((v) => v !== undefined), 'a condition needs at least one key'),
 );
@@ -161,6 +183,50 @@ const limit = z
 
 export const RULE_ID_RE = /^[a-z0-9][a-z0-9_.-]*$/i;
 
+export const TOOL_PHASES = ['tool_call', 'tool_result'] as const;
+
+/** Condition keys that only make sense in some phases, and the phases they are allowed in. */
+const LEAF_PHASES: Partial<Record<keyof ConditionDoc, readonly string[]>> = {
+  model: ['request', 'response'],
+  provider: ['request', 'response'],
+  max_tokens: ['request', 'response'],
+  stream: ['request', 'response'],
+  server: TOOL_PHASES,
+  tool: TOOL_PHASES,
+  arguments: ['tool_call'],
+  result: ['tool_result'],
+};
+
+/** Leaves a condition uses that its rule's phase never sets (they could never match as written). */
+export function misplacedLeaves(when: ConditionDoc | undefined, phase: string): string[] {
+  const bad: string[] = [];
+  const walk = (c: ConditionDoc | undefined): void => {
+    if (c === undefined) return;
+    for (const [leaf, phases] of Object.entries(LEAF_PHASES)) {
+      if (c[leaf as keyof ConditionDoc] !== undefined && !phases.includes(phase) && !bad.includes(leaf))
+        bad.push(leaf);
+    }
+    c.all?.forEach(walk);
+    c.any?.forEach(walk);
+    walk(c.not);
+  };
+  walk(when);
+  return bad;
+}
+
+/** Whether a condition reads the call's arguments or metadata (unknown when listing tools). */
+export function readsCallContent(when: ConditionDoc | undefined): boolean {
+  if (when === undefined) return false;
+  if (
+    when.arguments !== undefined ||
+    when.detect !== undefined ||
+    when.prompt !== undefined ||
+    when.metadata !== undefined
+  )
+    return true;
+  return [...(when.all ?? []), ...(when.any ?? []), ...(when.not ? [when.not] : [])].some(readsCallContent);
+}
+
 /** Detector names and regexes a redact rule can rewrite: those not under a `not`. */
 export function redactionSources(when: ConditionDoc | undefined): {
   detectors: string[];
@@ -169,8 +235,10 @@ export function redactionSources(when: ConditionDoc | undefined): {
   const out = { detectors: [] as string[], patterns: [] as string[] };
   const walk = (c: ConditionDoc | undefined): void => {
     if (c === undefined) return;
-    for (const d of c.detect ?? []) if (!out.detectors.includes(d)) out.detectors.push(d);
-    if (c.prompt?.matches !== undefined) out.patterns.push(c.prompt.matches);
+    for (const d of [...(c.detect ?? []), ...(c.arguments?.detect ?? []), ...(c.result?.detect ?? [])])
+      if (!out.detectors.includes(d)) out.detectors.push(d);
+    for (const m of [c.prompt?.matches, c.arguments?.matches, c.result?.matches])
+      if (m !== undefined) out.patterns.push(m);
     c.all?.forEach(walk);
     c.any?.forEach(walk);
   };
@@ -184,11 +252,11 @@ export const ruleSchema = z
     description: z.string().optional(),
     scope: scope.optional(),
     when: conditionSchema.optional(),
-    action: z.enum(['block', 'redact', 'score', 'allow']).optional(),
+    action: z.enum(['block', 'redact', 'score', 'allow', 'require_approval']).optional(),
     risk: z.number().min(0).max(1).optional(),
     message: z.string().optional(),
     mode: z.enum(['enforce', 'monitor']).default('enforce'),
-    on: z.enum(['request', 'response']).default('request'),
+    on: z.enum(['request', 'response', 'tool_call', 'tool_result']).default('request'),
     redact_with: z.string().optional(),
     limit: limit.optional(),
     fail_mode: z.enum(['open', 'closed']).optional(),
@@ -204,14 +272,21 @@ export const ruleSchema = z
     if (r.redact_with !== undefined && r.action !== 'redact') {
       issue('redact_with', '"redact_with" only applies to action: redact');
     }
-    if (r.limit !== undefined && r.on === 'response') issue('on', 'limit rules apply to requests only');
+    if (r.limit !== undefined && (r.on === 'response' || r.on === 'tool_result'))
+      issue('on', 'limit rules apply to requests and tool calls only');
+    if (r.limit !== undefined && r.on === 'tool_call' && r.limit.requests === undefined)
+      issue('limit', 'tool_call limits count calls: use "requests"');
+    if (r.action === 'require_approval' && r.on !== 'tool_call')
+      issue('action', 'require_approval applies to rules with on: tool_call only');
+    for (const leaf of misplacedLeaves(r.when, r.on))
+      issue('when', `"${leaf}" does not apply to rules with on: ${r.on}`);
     if (r.fail_mode !== undefined && r.limit === undefined)
       issue('fail_mode', '"fail_mode" only applies to limit rules');
     if (r.message !== undefined) {
       for (const name of unknownPlaceholders(r.message)) {
         issue(
           'message',
-          `unknown placeholder {{${name}}} (known: model, provider, route, team, owner, key_id, rule)`,
+          `unknown placeholder {{${name}}} (known: model, provider, route, team, owner, key_id, rule, server, tool)`,
         );
       }
     }

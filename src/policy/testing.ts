@@ -6,7 +6,7 @@ import type { KeyIdentity } from '../auth/identity.js';
 import type { NormalizedRequest, ProviderFamily, TextSlot } from '../providers/types.js';
 import { evaluate } from './evaluate.js';
 import { loadPolicies } from './load.js';
-import type { CompiledPolicySet, Decision, Phase } from './types.js';
+import type { CompiledPolicySet, Decision, Phase, ToolFacts } from './types.js';
 
 export { validatePolicies } from './load.js';
 
@@ -25,18 +25,29 @@ const range = z.preprocess(
 
 const caseSchema = z.strictObject({
   name: z.string().min(1),
-  phase: z.enum(['request', 'response']).default('request'),
-  request: z.strictObject({
-    provider: z.string().optional(),
-    route: z.string().optional(),
-    body: z.unknown().optional(),
-    // Already-normalised fields, for cases that do not want to go through a provider body.
-    model: z.string().nullable().optional(),
-    prompt: z.string().optional(),
-    max_tokens: z.number().nullable().optional(),
-    stream: z.boolean().optional(),
-    metadata: z.record(z.string(), z.string()).optional(),
-  }),
+  phase: z.enum(['request', 'response', 'tool_call', 'tool_result']).default('request'),
+  /** A tool call (phase tool_call) or the call whose result is `result` (phase tool_result). */
+  mcp: z
+    .strictObject({
+      server: z.string().min(1),
+      tool: z.string().min(1),
+      arguments: z.record(z.string(), z.unknown()).default({}),
+      result: z.string().optional(),
+    })
+    .optional(),
+  request: z
+    .strictObject({
+      provider: z.string().optional(),
+      route: z.string().optional(),
+      body: z.unknown().optional(),
+      // Already-normalised fields, for cases that do not want to go through a provider body.
+      model: z.string().nullable().optional(),
+      prompt: z.string().optional(),
+      max_tokens: z.number().nullable().optional(),
+      stream: z.boolean().optional(),
+      metadata: z.record(z.string(), z.string()).optional(),
+    })
+    .prefault({}),
   key: z
     .strictObject({
       id: z.string().optional(),
@@ -48,7 +59,7 @@ const caseSchema = z.strictObject({
     })
     .optional(),
   expect: z.strictObject({
-    decision: z.enum(['allow', 'block', 'redact']).optional(),
+    decision: z.enum(['allow', 'block', 'redact', 'require_approval']).optional(),
     allowed: z.boolean().optional(),
     policies: z.array(z.string()).optional(),
     not_policies: z.array(z.string()).optional(),
@@ -71,7 +82,11 @@ export interface PolicyTestResult {
   file: string;
   passed: boolean;
   expected: PolicyTestCase['expect'] | null;
-  actual: Pick<Decision, 'decision' | 'riskScore' | 'matchedPolicyIds' | 'blockedBy'> | null;
+  actual:
+    | (Pick<Decision, 'riskScore' | 'matchedPolicyIds' | 'blockedBy'> & {
+        decision: Decision['decision'] | 'require_approval';
+      })
+    | null;
   /** Why the case failed, one line each. */
   failures: string[];
 }
@@ -152,6 +167,33 @@ function buildRequest(c: PolicyTestCase, normalize: Normalizer): NormalizedReque
   return req;
 }
 
+/** Every string of a JSON value with its path (tool arguments are evaluated string by string). */
+function stringSlots(value: unknown, path: (string | number)[], out: ToolFacts['texts']): ToolFacts['texts'] {
+  if (typeof value === 'string') out.push({ path, text: value });
+  else if (Array.isArray(value)) value.forEach((v, i) => stringSlots(v, [...path, i], out));
+  else if (isRecord(value)) for (const [k, v] of Object.entries(value)) stringSlots(v, [...path, k], out);
+  return out;
+}
+
+function buildToolFacts(c: PolicyTestCase): ToolFacts | string {
+  const m = c.mcp;
+  if (m === undefined) return `phase ${c.phase} needs "mcp: {server, tool, arguments}"`;
+  const texts =
+    c.phase === 'tool_result'
+      ? m.result === undefined
+        ? []
+        : [{ path: ['content', 0, 'text'], text: m.result }]
+      : stringSlots(m.arguments, [], []);
+  return {
+    server: m.server,
+    tool: m.tool,
+    route: `/mcp/${m.server}`,
+    texts,
+    prompt: texts.map((t) => t.text).join('\n'),
+    metadata: c.request.metadata ?? {},
+  };
+}
+
 function buildKey(c: PolicyTestCase): KeyIdentity {
   const k = c.key ?? {};
   return {
@@ -165,7 +207,10 @@ function buildKey(c: PolicyTestCase): KeyIdentity {
   };
 }
 
-function check(expect: PolicyTestCase['expect'], d: Decision): string[] {
+function check(
+  expect: PolicyTestCase['expect'],
+  d: Omit<Decision, 'decision'> & { decision: Decision['decision'] | 'require_approval' },
+): string[] {
   const failures: string[] = [];
   if (expect.decision !== undefined && d.decision !== expect.decision) {
     failures.push(`decision: expected ${expect.decision}, got ${d.decision}`);
@@ -216,15 +261,20 @@ export function runPolicyTestCase(
   file: string,
   normalize: Normalizer = fallbackNormalize,
 ): PolicyTestResult {
-  const d = evaluate(set, buildRequest(c, normalize), buildKey(c), c.phase as Phase);
-  const failures = check(c.expect, d);
+  const tool = c.phase === 'tool_call' || c.phase === 'tool_result' ? buildToolFacts(c) : null;
+  if (typeof tool === 'string')
+    return { name: c.name, file, passed: false, expected: c.expect, actual: null, failures: [tool] };
+  const d = evaluate(set, tool ?? buildRequest(c, normalize), buildKey(c), c.phase as Phase);
+  // require_approval is the outcome of an allowed tool call that an approval rule matched.
+  const outcome = d.allowed && (d.approvalRequiredBy?.length ?? 0) > 0 ? 'require_approval' : d.decision;
+  const failures = check(c.expect, { ...d, decision: outcome });
   return {
     name: c.name,
     file,
     passed: failures.length === 0,
     expected: c.expect,
     actual: {
-      decision: d.decision,
+      decision: outcome,
       riskScore: d.riskScore,
       matchedPolicyIds: d.matchedPolicyIds,
       blockedBy: d.blockedBy,

@@ -6,9 +6,24 @@ import type { CompiledLimitRule } from './limit-rule.js';
 import type { MessageRenderer } from './message.js';
 import type { PolicyDefaults } from './schema.js';
 
-export type RuleAction = 'block' | 'redact' | 'score' | 'allow';
+export type RuleAction = 'block' | 'redact' | 'score' | 'allow' | 'require_approval';
 export type RuleMode = 'enforce' | 'monitor';
-export type Phase = 'request' | 'response';
+/** LLM request and response, and an MCP tool call and its result. */
+export type Phase = 'request' | 'response' | 'tool_call' | 'tool_result';
+
+/**
+ * What rules with `on: tool_call` / `on: tool_result` evaluate: the call's server and tool, and
+ * its argument strings (or the result's text content) as text slots.
+ */
+export interface ToolFacts {
+  server: string;
+  tool: string;
+  /** `/mcp/{server}`. */
+  route: string;
+  texts: { path: JsonPath; text: string }[];
+  prompt: string;
+  metadata: Record<string, string>;
+}
 
 export interface RedactionPlan {
   detectors: Detector[];
@@ -32,6 +47,8 @@ export interface CompiledRule {
   matchesWhen: Predicate;
   message: MessageRenderer;
   redaction: RedactionPlan | null;
+  /** Tool rules: the condition reads arguments, detectors or metadata (unknowable when listing tools). */
+  readsCallContent: boolean;
 }
 
 /** Rules bucketed by the exact scope value they require; unscoped rules are always candidates. */
@@ -52,6 +69,12 @@ export interface CompiledPolicySet {
   /** Rules with `on: response`, evaluated with phase 'response'. */
   responseRules: readonly CompiledRule[];
   limitRules: readonly CompiledLimitRule[];
+  /** `on: tool_call` rules, `on: tool_result` rules and `on: tool_call` limits (count tool calls). */
+  toolCallRules: readonly CompiledRule[];
+  toolResultRules: readonly CompiledRule[];
+  toolLimitRules: readonly CompiledLimitRule[];
+  toolCallIndex: RuleIndex;
+  toolResultIndex: RuleIndex;
   /** Every rule, limits included. */
   ruleCount: number;
   /** Files the set was loaded from. */
@@ -85,6 +108,8 @@ export interface Decision {
   blockedBy: string | null;
   redactions: Redaction[];
   redactedPrompt?: string;
+  /** Tool calls: enforced require_approval rules that matched (the call needs a human's approval). */
+  approvalRequiredBy?: string[];
 }
 
 export type { EvalContext };

@@ -1,13 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import { AigovError, invalidInput, isAigovError } from '../errors.js';
-import { assess } from '../governance/index.js';
+import { assess, assessToolCall, toolCallAnswer, toolLimitSubject } from '../governance/index.js';
 import type { Services } from '../services.js';
 import { authenticate } from '../http/authenticate.js';
 import { throttleByIp, throttleByKey } from '../http/check-throttle.js';
 import { baseRow, elapsedMs } from '../audit/record.js';
 import { sendError } from '../http/render-error.js';
 import { describeRoute } from '../http/openapi.js';
-import { checkEnvelope, checkRequest, checkResponse, openAIError } from '../http/schemas.js';
+import { checkEnvelope, checkRequest, checkResponse, mcpCheck, openAIError } from '../http/schemas.js';
 
 const doc = describeRoute({
   summary: 'The decision the proxy would take, without forwarding or consuming budgets',
@@ -49,6 +49,42 @@ export function registerCheckRoute(app: FastifyInstance, services: Services): vo
         throw new AigovError('invalid_request', {
           message: 'Body must be a JSON object (a provider request body)',
         });
+      if (Object.hasOwn(body, 'mcp')) {
+        const parsed = mcpCheck.safeParse((body as Record<string, unknown>).mcp);
+        const meta = checkEnvelope.shape.metadata.safeParse((body as Record<string, unknown>).metadata);
+        if (!parsed.success || !meta.success)
+          throw invalidInput('/v1/check mcp envelope', [
+            ...(parsed.error?.issues ?? []),
+            ...(meta.error?.issues ?? []),
+          ]);
+        if (!services.mcp.get(parsed.data.server))
+          throw new AigovError('invalid_request', { message: `Unknown MCP server "${parsed.data.server}"` });
+        const call = { ...parsed.data, metadata: meta.data };
+        const set = services.policies.current();
+        const assessment = assessToolCall(set, call, key);
+        const d = assessment.decision;
+        const answer = toolCallAnswer(assessment, call);
+        const limits = await services.limiter.peek(set.toolLimitRules, toolLimitSubject(call), key);
+        row.provider = call.server;
+        row.rpcMethod = 'tools/call';
+        row.tool = call.tool;
+        // An approval or a limit refuses the call as it stands: for the audit row, a block.
+        row.decision = d.allowed && limits.allowed ? (d.decision === 'redact' ? 'redact' : 'allow') : 'block';
+        row.policyIds = [...d.ruleIds, ...(limits.allowed ? [] : [limits.rule.id])];
+        row.riskScore = d.riskScore;
+        row.latencyMs = elapsedMs(reply);
+        return {
+          ...answer,
+          ...(limits.allowed ? {} : { allowed: false }),
+          request_id: request.id,
+          policy_version: set.version,
+          limits: {
+            allowed: limits.allowed,
+            applied: limits.applied,
+            ...(limits.allowed ? {} : { rule: limits.rule.id, retry_after_s: limits.retryAfterSeconds }),
+          },
+        };
+      }
       const envelope = checkEnvelope.safeParse(body);
       if (!envelope.success) throw invalidInput('/v1/check envelope', envelope.error.issues);
       const { provider: providerName, metadata, route: explicitRoute } = envelope.data;

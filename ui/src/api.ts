@@ -221,3 +221,27 @@ export interface DryRunResult {
   limits: string[];
   redacted?: unknown;
 }
+
+/** A tool-call approval (src/mcp/approvals.ts approvalView). */
+export interface ApprovalView {
+  id: string;
+  state: 'pending' | 'approved' | 'denied' | 'used' | 'expired';
+  status: 'pending' | 'approved' | 'denied';
+  created_at: string;
+  expires_at: string;
+  key_id: string;
+  owner: string | null;
+  team: string | null;
+  server: string;
+  tool: string;
+  arguments_sha256: string;
+  arguments: string | null;
+  policy_version: string;
+  rule_ids: string[];
+  request_id: string | null;
+  decided_at: string | null;
+  decided_by: string | null;
+  reason: string | null;
+  used_at: string | null;
+  used_request_id: string | null;
+}

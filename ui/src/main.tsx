@@ -6,12 +6,14 @@ import { Decisions } from './views/decisions.js';
 import { Keys } from './views/keys.js';
 import { Overview } from './views/overview.js';
 import { Policies } from './views/policies.js';
+import { Approvals } from './views/approvals.js';
 
 const VIEWS = {
   overview: { label: 'Overview', view: Overview },
   decisions: { label: 'Decisions', view: Decisions },
   keys: { label: 'Keys', view: Keys },
   policies: { label: 'Policies', view: Policies },
+  approvals: { label: 'Approvals', view: Approvals },
 } as const;
 type ViewName = keyof typeof VIEWS;
 
