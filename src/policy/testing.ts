@@ -23,56 +23,63 @@ const range = z.preprocess(
   }),
 );
 
-const caseSchema = z.strictObject({
-  name: z.string().min(1),
-  phase: z.enum(['request', 'response', 'tool_call', 'tool_result']).default('request'),
-  /** A tool call (phase tool_call) or the call whose result is `result` (phase tool_result). */
-  mcp: z
-    .strictObject({
-      server: z.string().min(1),
-      tool: z.string().min(1),
-      arguments: z.record(z.string(), z.unknown()).default({}),
-      result: z.string().optional(),
-    })
-    .optional(),
-  request: z
-    .strictObject({
-      provider: z.string().optional(),
-      route: z.string().optional(),
-      body: z.unknown().optional(),
-      // Already-normalised fields, for cases that do not want to go through a provider body.
-      model: z.string().nullable().optional(),
-      prompt: z.string().optional(),
-      max_tokens: z.number().nullable().optional(),
-      stream: z.boolean().optional(),
-      metadata: z.record(z.string(), z.string()).optional(),
-    })
-    .prefault({}),
-  key: z
-    .strictObject({
-      id: z.string().optional(),
-      owner: z.string().optional(),
-      name: z.string().nullable().optional(),
-      team: z.string().nullable().optional(),
-      tags: z.array(z.string()).optional(),
-      models: z.array(z.string()).optional(),
-    })
-    .optional(),
-  expect: z.strictObject({
-    decision: z.enum(['allow', 'block', 'redact', 'require_approval']).optional(),
-    allowed: z.boolean().optional(),
-    policies: z.array(z.string()).optional(),
-    not_policies: z.array(z.string()).optional(),
-    blocked_by: z.string().nullable().optional(),
-    risk_score: range.optional(),
-    redacted: z
+const caseSchema = z
+  .strictObject({
+    name: z.string().min(1),
+    phase: z.enum(['request', 'response', 'tool_call', 'tool_result']).default('request'),
+    /** A tool call (phase tool_call) or the call whose result is `result` (phase tool_result). */
+    mcp: z
       .strictObject({
-        contains: z.array(z.string()).optional(),
-        not_contains: z.array(z.string()).optional(),
+        server: z.string().min(1),
+        tool: z.string().min(1),
+        arguments: z.record(z.string(), z.unknown()).default({}),
+        result: z.string().optional(),
       })
       .optional(),
-  }),
-});
+    request: z
+      .strictObject({
+        provider: z.string().optional(),
+        route: z.string().optional(),
+        body: z.unknown().optional(),
+        // Already-normalised fields, for cases that do not want to go through a provider body.
+        model: z.string().nullable().optional(),
+        prompt: z.string().optional(),
+        max_tokens: z.number().nullable().optional(),
+        stream: z.boolean().optional(),
+        metadata: z.record(z.string(), z.string()).optional(),
+      })
+      .optional(),
+    key: z
+      .strictObject({
+        id: z.string().optional(),
+        owner: z.string().optional(),
+        name: z.string().nullable().optional(),
+        team: z.string().nullable().optional(),
+        tags: z.array(z.string()).optional(),
+        models: z.array(z.string()).optional(),
+      })
+      .optional(),
+    expect: z.strictObject({
+      decision: z.enum(['allow', 'block', 'redact', 'require_approval']).optional(),
+      allowed: z.boolean().optional(),
+      policies: z.array(z.string()).optional(),
+      not_policies: z.array(z.string()).optional(),
+      blocked_by: z.string().nullable().optional(),
+      risk_score: range.optional(),
+      redacted: z
+        .strictObject({
+          contains: z.array(z.string()).optional(),
+          not_contains: z.array(z.string()).optional(),
+        })
+        .optional(),
+    }),
+  })
+  .superRefine((c, ctx) => {
+    // Tool phases say what they miss per case ("phase tool_call needs mcp"); LLM phases need a request.
+    if (c.request === undefined && (c.phase === 'request' || c.phase === 'response'))
+      ctx.addIssue({ code: 'custom', path: ['request'], message: `phase ${c.phase} needs a request` });
+  })
+  .transform((c) => ({ ...c, request: c.request ?? {} }));
 export type PolicyTestCase = z.infer<typeof caseSchema>;
 
 const fileSchema = z.strictObject({ cases: z.array(caseSchema).min(1) });
