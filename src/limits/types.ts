@@ -13,7 +13,17 @@ export interface LimitItem {
   limit: number;
   /** false for monitor-mode rules: counted, never refused. */
   enforce: boolean;
+  /**
+   * What a resilient store (ResilientLimitStore) does with this item while the shared store is
+   * unreachable; undefined = its configured default. Plain stores ignore it.
+   */
+  failMode?: FailMode;
 }
+
+export type FailMode = 'open' | 'closed';
+
+/** `degraded` while a resilient store is answering from its fallback instead of the shared store. */
+export type StoreHealth = 'ok' | 'degraded';
 
 export interface ItemState {
   /** Counted in the current window (after the increment, when a reservation succeeded). */
@@ -23,6 +33,8 @@ export interface ItemState {
   remaining: number;
   /** Milliseconds until the window resets, from the store's clock. */
   resetMs: number;
+  /** Read from or counted in a local fallback because the shared store failed (fail-open). */
+  degraded?: boolean;
 }
 
 export type StoreReserveResult =
@@ -61,4 +73,23 @@ export interface LimitStore {
   peek(items: readonly LimitItem[]): Promise<ItemState[]>;
   ping(): Promise<void>;
   close(): Promise<void>;
+  /** Wrappers that fall back when the shared store fails say whether they are; plain stores omit it. */
+  state?(): StoreHealth;
+}
+
+/**
+ * Thrown by a store (a ResilientLimitStore) that cannot reach the shared counters when the fail
+ * mode of item `failedIndex` says refuse. Callers answer `limits_unavailable`.
+ */
+export class LimitStoreUnavailable extends Error {
+  constructor(
+    /** The first enforced fail-closed item of the call. */
+    readonly failedIndex: number,
+    /** When it is worth asking again (the circuit breaker's retry interval). */
+    readonly retryAfterMs: number,
+    cause?: unknown,
+  ) {
+    super('Limit store unavailable', cause === undefined ? undefined : { cause });
+    this.name = 'LimitStoreUnavailable';
+  }
 }

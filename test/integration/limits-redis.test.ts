@@ -13,6 +13,7 @@ import { startTcpProxy } from './../support/tcp-proxy.js';
 import type { KeyIdentity } from '../../src/auth/identity.js';
 import { Limiter } from '../../src/limits/limiter.js';
 import { RedisLimitStore } from '../../src/limits/redis-store.js';
+import { ResilientLimitStore } from '../../src/limits/resilient-store.js';
 import type { LimitItem } from '../../src/limits/types.js';
 import type { CompiledLimitRule } from '../../src/policy/limit-rule.js';
 import type { NormalizedRequest } from '../../src/providers/types.js';
@@ -306,7 +307,10 @@ if (!available) {
       t.teardown(() => s.close());
       const estimateUsd = 0.05;
       const budgetUsd = 2;
-      const limiter = new Limiter({ store: s, estimateCost: () => estimateUsd, storeTimeoutMs: 2000 });
+      const limiter = new Limiter({
+        store: new ResilientLimitStore({ store: s, timeoutMs: 2000 }),
+        estimateCost: () => estimateUsd,
+      });
       const rules = [
         rule({
           id: 'budget',
@@ -393,14 +397,16 @@ if (!available) {
       commandTimeoutMs: 50,
     });
     t.teardown(() => s.close());
-    const closed = new Limiter({ store: s, storeTimeoutMs: 100 });
+    const closed = new Limiter({ store: new ResilientLimitStore({ store: s, timeoutMs: 100 }) });
     const started = performance.now();
     const r = await closed.reserve([rule()], req, key);
     const elapsed = performance.now() - started;
     t.equal(r.allowed, false);
     if (!r.allowed) t.equal(r.error.code, 'limits_unavailable');
     t.ok(elapsed < 1000, `refused in ${elapsed.toFixed(0)} ms`);
-    const open = new Limiter({ store: s, storeTimeoutMs: 100, defaultFailMode: 'open' });
+    const open = new Limiter({
+      store: new ResilientLimitStore({ store: s, timeoutMs: 100, defaultFailMode: 'open' }),
+    });
     const o = await open.reserve([rule()], req, key);
     t.equal(o.allowed, true);
     t.equal(o.degraded, true);
@@ -416,12 +422,14 @@ if (!available) {
     });
     t.teardown(() => s.close());
     await s.waitUntilReady();
-    const closed = new Limiter({ store: s, retryIntervalMs: 200 });
+    const closed = new Limiter({ store: new ResilientLimitStore({ store: s, retryIntervalMs: 200 }) });
     const open = new Limiter({
-      store: s,
-      retryIntervalMs: 200,
-      defaultFailMode: 'open',
-      expectedReplicas: 2,
+      store: new ResilientLimitStore({
+        store: s,
+        retryIntervalMs: 200,
+        defaultFailMode: 'open',
+        expectedReplicas: 2,
+      }),
     });
     const rules = [rule({ amount: 10 })];
     t.equal((await closed.reserve(rules, req, key)).allowed, true, 'healthy to begin with');
