@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Redis, type Cluster, type RedisOptions } from 'ioredis';
 import { RECONCILE_SCRIPT, RESERVE_SCRIPT } from './redis-scripts.js';
+import { StallGuard, StallTimeoutError } from './stall-guard.js';
 import type { ItemState, LimitItem, LimitStore, ReconcileEntry, StoreReserveResult } from './types.js';
 import { windowSpan } from './window.js';
 
@@ -11,7 +12,12 @@ export interface RedisLimitStoreOptions {
   client?: Redis | Cluster;
   /** Prepended to every key; must not contain `{` or `}` (they would move the hash tag). Default `aigov:`. */
   keyPrefix?: string;
-  /** Per-command timeout, so a hung Redis fails the call instead of hanging the request. Default 100 ms. */
+  /**
+   * A command fails when Redis has answered nothing for this long while it waited (a stall, see
+   * StallGuard): a hung Redis fails the call instead of hanging the request, but a busy event loop
+   * or a command queued behind others on a healthy connection does not. Default 100 ms. Applies
+   * to a given `client` only when set explicitly.
+   */
   commandTimeoutMs?: number;
   connectTimeoutMs?: number;
   /**
@@ -67,6 +73,7 @@ export class RedisLimitStore implements LimitStore {
   private consecutiveTimeouts = 0;
   /** Connections recycled after repeated timeouts (tests and metrics). */
   recycles = 0;
+  private readonly guard: StallGuard | null;
 
   constructor(options: RedisLimitStoreOptions = {}) {
     this.prefix = options.keyPrefix ?? 'aigov:';
@@ -75,12 +82,18 @@ export class RedisLimitStore implements LimitStore {
     this.ttlSlackMs = options.ttlSlackMs ?? 60_000;
     this.now = options.now ?? Date.now;
     this.recycleAfterTimeouts = options.recycleAfterTimeouts ?? 3;
+    const commandTimeoutMs = options.commandTimeoutMs ?? (options.client ? undefined : 100);
+    // Not ioredis's `commandTimeout`: its timer per command fires in the timers phase before the
+    // poll phase reads the reply, so under a CPU burst replies already received "time out".
+    this.guard =
+      commandTimeoutMs === undefined
+        ? null
+        : new StallGuard({ timeoutMs: commandTimeoutMs, message: 'Redis command timed out' });
     if (options.client) {
       this.client = options.client;
       this.ownsClient = false;
     } else {
       const redisOptions: RedisOptions = {
-        commandTimeout: options.commandTimeoutMs ?? 100,
         connectTimeout: options.connectTimeoutMs ?? 1000,
         // A limit check is on the request path: fail now and let the fail mode decide, never queue.
         maxRetriesPerRequest: 0,
@@ -272,11 +285,13 @@ export class RedisLimitStore implements LimitStore {
 
   private async track<T>(command: Promise<T>): Promise<T> {
     try {
-      const value = await command;
+      const value = await (this.guard === null ? command : this.guard.run(command));
       this.consecutiveTimeouts = 0;
       return value;
     } catch (err) {
-      if (err instanceof Error && err.message === 'Command timed out') {
+      // An error reply (NOSCRIPT, a script error) is still Redis answering.
+      if (err instanceof Error && err.name === 'ReplyError') this.guard?.answered();
+      if (err instanceof StallTimeoutError || (err instanceof Error && err.message === 'Command timed out')) {
         this.consecutiveTimeouts++;
         if (this.ownsClient && this.consecutiveTimeouts >= this.recycleAfterTimeouts) {
           this.consecutiveTimeouts = 0;
