@@ -17,6 +17,7 @@ import { Throttle } from './auth/throttle.js';
 import { MemoryLimitStore } from './limits/memory-store.js';
 import { RedisLimitStore } from './limits/redis-store.js';
 import { ResilientLimitStore } from './limits/resilient-store.js';
+import { LeaseLimitStore } from './limits/lease-store.js';
 import type { LimitStore } from './limits/types.js';
 import { AigovMetrics } from './metrics/metrics.js';
 import { VERSION } from './version.js';
@@ -110,8 +111,9 @@ export async function createServices(
       // Start anyway: the fail mode decides what requests get until Redis answers.
       logger.error({ err: (err as Error).message }, 'Redis not reachable at start-up');
     });
-    // Timeout, circuit breaker and fail modes wrap the shared store; the limiter only sees a store.
-    limitStore = new ResilientLimitStore({
+    // Timeout, circuit breaker and fail modes wrap the shared store, and lease-mode rules spend
+    // shares of it (LeaseLimitStore passes exact items through); the limiter only sees a store.
+    const resilient = new ResilientLimitStore({
       store: redis,
       defaultFailMode: config.limits.fail_mode,
       expectedReplicas: config.limits.expected_replicas,
@@ -124,6 +126,7 @@ export async function createServices(
               'limit store unreachable; applying fail mode',
             ),
     });
+    limitStore = new LeaseLimitStore({ store: resilient });
   } else {
     // In-process counters cannot be unreachable: nothing to wrap.
     limitStore = new MemoryLimitStore();
@@ -131,6 +134,8 @@ export async function createServices(
   const limiter = new Limiter({
     store: limitStore,
     defaultOutputTokens: config.limits.default_output_tokens,
+    defaultCounting: config.limits.counting,
+    leaseFraction: config.limits.lease_fraction,
     estimateCost: (req, promptTokens, outputTokens) => {
       const price = priceFor(req.model, pricing);
       return price ? (promptTokens * price.input + outputTokens * price.output) / 1_000_000 : null;

@@ -7,6 +7,7 @@ import { estimateAmounts, usdToMicro, type CostEstimator } from './estimate.js';
 import { limitHeaders, retryAfterSeconds, type HeaderInput } from './headers.js';
 import {
   LimitStoreUnavailable,
+  type Counting,
   type ItemState,
   type LimitItem,
   type LimitStore,
@@ -33,6 +34,10 @@ export interface LimiterOptions {
   unknownCostUsd?: number;
   /** How long an un-reconciled reservation is remembered. Default 15 min (long streams). */
   reservationTtlMs?: number;
+  /** Counting of requests and tokens rules without their own; cost_usd rules stay exact. Default exact. */
+  defaultCounting?: Counting;
+  /** Lease size as a fraction of the limit, for lease rules without their own `lease`. Default 0.05. */
+  leaseFraction?: number;
 }
 
 export interface ReservedItem {
@@ -90,6 +95,8 @@ export class Limiter {
   private readonly estimateCost: CostEstimator | undefined;
   private readonly unknownCostUsd: number;
   private readonly reservationTtlMs: number;
+  private readonly defaultCounting: Counting;
+  private readonly leaseFraction: number;
 
   constructor(options: LimiterOptions) {
     this.store = options.store;
@@ -97,6 +104,8 @@ export class Limiter {
     this.estimateCost = options.estimateCost;
     this.unknownCostUsd = options.unknownCostUsd ?? 0.05;
     this.reservationTtlMs = options.reservationTtlMs ?? 15 * 60_000;
+    this.defaultCounting = options.defaultCounting ?? 'exact';
+    this.leaseFraction = options.leaseFraction ?? 0.05;
   }
 
   /** `degraded` while the shared store is failing (as its resilient wrapper reports); for /ready and metrics. */
@@ -188,15 +197,30 @@ export class Limiter {
     });
     if (override.tokens !== undefined) amounts.tokens = Math.max(0, Math.ceil(override.tokens));
     if (override.costUsd !== undefined) amounts.cost_usd = usdToMicro(override.costUsd);
-    return rules.map((rule) => ({
-      subject: subjectOf(rule, key),
-      ruleId: rule.id,
-      window: rule.window,
-      amount: amounts[rule.metric],
-      limit: rule.metric === 'cost_usd' ? Math.round(rule.amount * 1_000_000) : rule.amount,
-      enforce: rule.mode === 'enforce',
-      failMode: rule.failMode,
-    }));
+    return rules.map((rule) => {
+      const limit = rule.metric === 'cost_usd' ? Math.round(rule.amount * 1_000_000) : rule.amount;
+      const item: LimitItem = {
+        subject: subjectOf(rule, key),
+        ruleId: rule.id,
+        window: rule.window,
+        amount: amounts[rule.metric],
+        limit,
+        enforce: rule.mode === 'enforce',
+        failMode: rule.failMode,
+      };
+      // Budgets stay exact unless their rule asks for leases.
+      const counting = rule.counting ?? (rule.metric === 'cost_usd' ? 'exact' : this.defaultCounting);
+      if (counting === 'lease') {
+        item.counting = 'lease';
+        item.lease =
+          rule.lease === undefined
+            ? Math.max(1, Math.ceil(limit * this.leaseFraction))
+            : rule.metric === 'cost_usd'
+              ? usdToMicro(rule.lease)
+              : Math.ceil(rule.lease);
+      }
+      return item;
+    });
   }
 
   private decideReserve(

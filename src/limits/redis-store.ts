@@ -1,8 +1,15 @@
 import { createHash } from 'node:crypto';
 import { Redis, type Cluster, type RedisOptions } from 'ioredis';
-import { RECONCILE_SCRIPT, RESERVE_SCRIPT } from './redis-scripts.js';
+import { LEASE_SCRIPT, RECONCILE_SCRIPT, RESERVE_SCRIPT } from './redis-scripts.js';
 import { StallGuard, StallTimeoutError } from './stall-guard.js';
-import type { ItemState, LimitItem, LimitStore, ReconcileEntry, StoreReserveResult } from './types.js';
+import type {
+  ItemState,
+  LeaseGrant,
+  LimitItem,
+  LimitStore,
+  ReconcileEntry,
+  StoreReserveResult,
+} from './types.js';
 import { windowSpan } from './window.js';
 
 export interface RedisLimitStoreOptions {
@@ -48,6 +55,7 @@ function script(source: string): Script {
 
 const RESERVE = script(RESERVE_SCRIPT);
 const RECONCILE = script(RECONCILE_SCRIPT);
+const LEASE = script(LEASE_SCRIPT);
 
 interface Resolved {
   index: number;
@@ -203,6 +211,18 @@ export class RedisLimitStore implements LimitStore {
     return states;
   }
 
+  async lease(item: LimitItem, want: number, debt: number): Promise<LeaseGrant> {
+    const r = this.resolve(item, 0, this.now());
+    const reply = await this.run(
+      LEASE,
+      [r.key],
+      [String(Math.max(0, want)), String(Math.max(0, debt)), String(item.limit), String(r.ttlMs)],
+    );
+    if (!Array.isArray(reply)) throw new TypeError('unexpected lease reply from Redis');
+    const values: unknown[] = reply;
+    return { granted: Number(values[0]), state: state(Number(values[1]), item.limit, r.resetMs) };
+  }
+
   async ping(): Promise<void> {
     await this.track(this.client.ping());
   }
@@ -304,7 +324,7 @@ export class RedisLimitStore implements LimitStore {
   }
 
   private async load(): Promise<void> {
-    for (const s of [RESERVE, RECONCILE]) {
+    for (const s of [RESERVE, RECONCILE, LEASE]) {
       const sha = await this.track(this.client.script('LOAD', s.source));
       if (sha !== s.sha) throw new Error(`Redis returned sha ${String(sha)} for a script hashed ${s.sha}`);
     }

@@ -4,6 +4,7 @@ import {
   LimitStoreUnavailable,
   type FailMode,
   type ItemState,
+  type LeaseGrant,
   type LimitItem,
   type LimitStore,
   type ReconcileEntry,
@@ -120,6 +121,27 @@ export class ResilientLimitStore implements LimitStore {
       }
     }
     return markDegraded(await this.fallback.peek(this.localItems(items, cause)));
+  }
+
+  /** Lease refills get the same timeout, breaker and fail modes as reservations. */
+  async lease(item: LimitItem, want: number, debt: number): Promise<LeaseGrant> {
+    const lease = this.store.lease?.bind(this.store);
+    if (!lease) throw new TypeError(`the ${this.store.kind} store cannot lease`);
+    let cause: unknown;
+    if (this.shouldTryStore()) {
+      try {
+        const grant = await this.guard.run(lease(item, want, debt));
+        this.markOk();
+        return grant;
+      } catch (err) {
+        this.markFailed(err);
+        cause = err;
+      }
+    }
+    const [local] = this.localItems([item], cause);
+    const grant = this.fallback.leaseSync(local!, want, debt);
+    grant.state.degraded = true;
+    return grant;
   }
 
   /**

@@ -18,6 +18,23 @@ export interface LimitItem {
    * unreachable; undefined = its configured default. Plain stores ignore it.
    */
   failMode?: FailMode;
+  /**
+   * `lease`: a LeaseLimitStore serves this enforced item from a share of the limit it holds
+   * locally (`lease` units per refill); `exact` or undefined: every request is counted in the store.
+   */
+  counting?: Counting;
+  /** Lease size in the counter's unit, for `counting: lease`. */
+  lease?: number;
+}
+
+export type Counting = 'exact' | 'lease';
+
+/** What `LimitStore.lease` handed out. */
+export interface LeaseGrant {
+  /** Taken from the counter's room for the caller to spend locally: min(want, limit - used), never less than 0. */
+  granted: number;
+  /** The counter after the grant (and the debt) were added. */
+  state: ItemState;
 }
 
 export type FailMode = 'open' | 'closed';
@@ -71,6 +88,12 @@ export interface LimitStore {
   reconcile(reservationId: string, counters: readonly ReconcileEntry[]): Promise<{ found: boolean }>;
   /** Current states without changing anything. */
   peek(items: readonly LimitItem[]): Promise<ItemState[]>;
+  /**
+   * Lease mode, in one atomic step: adds `debt` (usage beyond earlier grants, unconditionally),
+   * then takes up to `want` of what is left below the item's limit. Grants are counted like
+   * reservations, so the sum of grants never exceeds the limit; they expire with the window.
+   */
+  lease?(item: LimitItem, want: number, debt: number): Promise<LeaseGrant>;
   ping(): Promise<void>;
   close(): Promise<void>;
   /** Wrappers that fall back when the shared store fails say whether they are; plain stores omit it. */

@@ -77,6 +77,9 @@ export class FlakyStore implements LimitStore {
   peek(items: readonly LimitItem[]) {
     return this.gate(() => this.inner.peek(items));
   }
+  lease(item: LimitItem, want: number, debt: number) {
+    return this.gate(() => this.inner.lease(item, want, debt));
+  }
   ping() {
     return this.gate(async () => {});
   }
