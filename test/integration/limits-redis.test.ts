@@ -14,6 +14,7 @@ import type { KeyIdentity } from '../../src/auth/identity.js';
 import { Limiter } from '../../src/limits/limiter.js';
 import { RedisLimitStore } from '../../src/limits/redis-store.js';
 import { ResilientLimitStore } from '../../src/limits/resilient-store.js';
+import { LeaseLimitStore } from '../../src/limits/lease-store.js';
 import type { LimitItem } from '../../src/limits/types.js';
 import type { CompiledLimitRule } from '../../src/policy/limit-rule.js';
 import type { NormalizedRequest } from '../../src/providers/types.js';
@@ -384,6 +385,49 @@ if (!available) {
     t.equal((await s.peek([item]))[0]!.used, 2);
     t.equal(s.noscriptFallbacks, 2, 'EVAL re-cached both scripts; EVALSHA works again');
   });
+
+  t.test(
+    "lease mode, 3 replicas on one Redis: never over the limit, a dead replica's share is lost",
+    async (t) => {
+      // Three replicas as three limiters, each with its own connection and its own shares.
+      const stores = await Promise.all([store('lease'), store('lease'), store('lease')]);
+      t.teardown(() => Promise.all(stores.map((s) => s.close())));
+      const replicas = stores.map(
+        (s) => new Limiter({ store: new LeaseLimitStore({ store: new ResilientLimitStore({ store: s }) }) }),
+      );
+      const leased = rule({ id: 'leased', amount: 100, counting: 'lease', lease: 10 });
+      const results = await Promise.all(
+        Array.from({ length: 1000 }, (_, i) => replicas[i % 3]!.reserve([leased], req, key)),
+      );
+      const admitted = results.filter((r) => r.allowed).length;
+      t.ok(admitted <= 100, `${admitted} admitted: never more than the limit`);
+      t.ok(admitted >= 100 - 3 * 10, 'at most replicas x lease left unspent');
+      const item: LimitItem = {
+        subject: `key:${key.id}`,
+        ruleId: 'leased',
+        window: day,
+        amount: 0,
+        limit: 100,
+        enforce: true,
+      };
+      t.ok((await stores[0]!.peek([item]))[0]!.used <= 100, 'Redis granted no more than the limit');
+
+      // A fresh rule: replica 0 takes a share, spends 1 and dies; the others never get its 9.
+      const fresh = rule({ id: 'leased-dead', amount: 50, counting: 'lease', lease: 10 });
+      t.equal((await replicas[0]!.reserve([fresh], req, key)).allowed, true);
+      let survivors = 0;
+      for (let i = 0; i < 100; i++)
+        if ((await replicas[1 + (i % 2)]!.reserve([fresh], req, key)).allowed) survivors++;
+      t.equal(survivors, 40, "the survivors got the limit minus the dead replica's whole share");
+      const admin = new Redis(REDIS_URL);
+      t.teardown(() => admin.disconnect());
+      const [counter] = await admin.keys(`${PREFIX}lease:*leased-dead*`);
+      t.ok(counter, 'one counter');
+      t.equal(Number(await admin.get(counter!)), 50);
+      const ttl = await admin.pttl(counter!);
+      t.ok(ttl > 0 && ttl <= day.ms + 60_000, 'the shares expire with the window (plus the skew slack)');
+    },
+  );
 
   t.test('closed port: fail-closed refuses fast, fail-open passes flagged', async (t) => {
     const dead = net.createServer();
