@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { KeyIdentity } from '../src/auth/identity.js';
+import { ResilientLimitStore } from '../src/limits/resilient-store.js';
 import { Limiter } from '../src/limits/limiter.js';
 import { MemoryLimitStore } from '../src/limits/memory-store.js';
 import { RedisLimitStore } from '../src/limits/redis-store.js';
@@ -92,7 +93,10 @@ interface Row {
 }
 
 async function measure(name: string, store: LimitStore): Promise<Row> {
-  const limiter = new Limiter({ store, estimateCost: () => 0.001, storeTimeoutMs: 5000 });
+  const limiter = new Limiter({
+    store: store.kind === 'memory' ? store : new ResilientLimitStore({ store, timeoutMs: 5000 }),
+    estimateCost: () => 0.001,
+  });
   for (let i = 0; i < WARMUP; i++) await once(limiter);
   const samples: number[] = [];
   for (let i = 0; i < ITERATIONS; i++) samples.push(await once(limiter));

@@ -16,6 +16,8 @@ import { Limiter } from './limits/limiter.js';
 import { Throttle } from './auth/throttle.js';
 import { MemoryLimitStore } from './limits/memory-store.js';
 import { RedisLimitStore } from './limits/redis-store.js';
+import { ResilientLimitStore } from './limits/resilient-store.js';
+import { LeaseLimitStore } from './limits/lease-store.js';
 import type { LimitStore } from './limits/types.js';
 import { AigovMetrics } from './metrics/metrics.js';
 import { VERSION } from './version.js';
@@ -106,30 +108,38 @@ export async function createServices(
       commandTimeoutMs: config.redis.command_timeout,
     });
     await redis.waitUntilReady().catch((err: unknown) => {
-      // Start anyway: the limiter's fail mode decides what requests get until Redis answers.
+      // Start anyway: the fail mode decides what requests get until Redis answers.
       logger.error({ err: (err as Error).message }, 'Redis not reachable at start-up');
     });
-    limitStore = redis;
+    // Timeout, circuit breaker and fail modes wrap the shared store, and lease-mode rules spend
+    // shares of it (LeaseLimitStore passes exact items through); the limiter only sees a store.
+    const resilient = new ResilientLimitStore({
+      store: redis,
+      defaultFailMode: config.limits.fail_mode,
+      expectedReplicas: config.limits.expected_replicas,
+      timeoutMs: config.limits.store_timeout,
+      onStateChange: (state, err) =>
+        state === 'ok'
+          ? logger.info('limit store reachable again')
+          : logger.error(
+              { err: (err as Error | undefined)?.message },
+              'limit store unreachable; applying fail mode',
+            ),
+    });
+    limitStore = new LeaseLimitStore({ store: resilient });
   } else {
+    // In-process counters cannot be unreachable: nothing to wrap.
     limitStore = new MemoryLimitStore();
   }
   const limiter = new Limiter({
     store: limitStore,
-    defaultFailMode: config.limits.fail_mode,
-    expectedReplicas: config.limits.expected_replicas,
     defaultOutputTokens: config.limits.default_output_tokens,
-    storeTimeoutMs: config.limits.store_timeout,
+    defaultCounting: config.limits.counting,
+    leaseFraction: config.limits.lease_fraction,
     estimateCost: (req, promptTokens, outputTokens) => {
       const price = priceFor(req.model, pricing);
       return price ? (promptTokens * price.input + outputTokens * price.output) / 1_000_000 : null;
     },
-    onStateChange: (state, err) =>
-      state === 'ok'
-        ? logger.info('limit store reachable again')
-        : logger.error(
-            { err: (err as Error | undefined)?.message },
-            'limit store unreachable; applying fail mode',
-          ),
   });
   const metrics = new AigovMetrics({ audit, limiter, policies }, { version: VERSION });
   const env = options.env ?? process.env;

@@ -168,8 +168,15 @@ export const configSchema = z
         fail_mode: z.enum(['open', 'closed']).default('closed'),
         expected_replicas: z.number().int().positive().default(1),
         default_output_tokens: z.number().int().positive().default(1024),
-        /** Upper bound on one limit-store call (Redis round trip included) before the fail mode applies. */
+        /**
+         * A limit-store call fails when the store has answered nothing for this long while it waited
+         * (event-loop lag and queueing behind other calls do not count; docs/limits.md), then the fail mode applies.
+         */
         store_timeout: duration.default(250),
+        /** exact: every request counted in Redis; lease: replicas spend shares of the limit (requests and tokens rules; cost_usd rules only when the rule says so). */
+        counting: z.enum(['exact', 'lease']).default('exact'),
+        /** Lease size as a fraction of the limit, for lease rules without their own `lease`. */
+        lease_fraction: z.number().gt(0).max(1).default(0.05),
         /** Per replica: how often one key / one client IP may call /v1/check and /api/evaluate. */
         check_per_key_per_minute: z.number().int().positive().default(600),
         check_per_ip_per_minute: z.number().int().positive().default(1200),

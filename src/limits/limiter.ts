@@ -5,18 +5,28 @@ import type { CompiledLimitRule, LimitMetric } from '../policy/limit-rule.js';
 import type { NormalizedRequest } from '../providers/types.js';
 import { estimateAmounts, usdToMicro, type CostEstimator } from './estimate.js';
 import { limitHeaders, retryAfterSeconds, type HeaderInput } from './headers.js';
-import { MemoryLimitStore } from './memory-store.js';
-import type { ItemState, LimitItem, LimitStore, ReconcileEntry, StoreReserveResult } from './types.js';
+import {
+  LimitStoreUnavailable,
+  type Counting,
+  type ItemState,
+  type LimitItem,
+  type LimitStore,
+  type ReconcileEntry,
+  type StoreHealth,
+  type StoreReserveResult,
+} from './types.js';
 
-export type FailMode = 'open' | 'closed';
-export type LimiterState = 'ok' | 'degraded';
+export type { FailMode } from './types.js';
+export type LimiterState = StoreHealth;
 
 export interface LimiterOptions {
+  /**
+   * Where counters live. For a shared store, pass it wrapped in a ResilientLimitStore (timeout,
+   * circuit breaker, fail modes); the Limiter itself only turns rules into counter items and
+   * store answers into decisions. A store error that reaches the Limiter refuses with
+   * `limits_unavailable` (fail closed).
+   */
   store: LimitStore;
-  /** For rules without their own `failMode`. Default `closed`: no shared counter, no request. */
-  defaultFailMode?: FailMode;
-  /** Replicas sharing the store; in fail-open each one enforces limit / expectedReplicas locally. Default 1. */
-  expectedReplicas?: number;
   /** Output tokens assumed for a request without max_tokens. Default 1024. */
   defaultOutputTokens?: number;
   estimateCost?: CostEstimator;
@@ -24,13 +34,10 @@ export interface LimiterOptions {
   unknownCostUsd?: number;
   /** How long an un-reconciled reservation is remembered. Default 15 min (long streams). */
   reservationTtlMs?: number;
-  /** Upper bound on any store call, whatever the store does. Default 150 ms. */
-  storeTimeoutMs?: number;
-  /** After a store failure, calls skip the store for this long, then one call probes it. Default 1000 ms. */
-  retryIntervalMs?: number;
-  now?: () => number;
-  /** Told when the store goes down or comes back; for logs and metrics. */
-  onStateChange?: (state: LimiterState, error?: unknown) => void;
+  /** Counting of requests and tokens rules without their own; cost_usd rules stay exact. Default exact. */
+  defaultCounting?: Counting;
+  /** Lease size as a fraction of the limit, for lease rules without their own `lease`. Default 0.05. */
+  leaseFraction?: number;
 }
 
 export interface ReservedItem {
@@ -84,38 +91,26 @@ const UNIT: Record<LimitMetric, string> = { requests: 'requests', tokens: 'token
 
 export class Limiter {
   private readonly store: LimitStore;
-  private readonly fallback: MemoryLimitStore;
-  private readonly defaultFailMode: FailMode;
-  private readonly expectedReplicas: number;
   private readonly defaultOutputTokens: number;
   private readonly estimateCost: CostEstimator | undefined;
   private readonly unknownCostUsd: number;
   private readonly reservationTtlMs: number;
-  private readonly storeTimeoutMs: number;
-  private readonly retryIntervalMs: number;
-  private readonly now: () => number;
-  private readonly onStateChange: ((state: LimiterState, error?: unknown) => void) | undefined;
-  private failing = false;
-  private nextProbeAt = 0;
+  private readonly defaultCounting: Counting;
+  private readonly leaseFraction: number;
 
   constructor(options: LimiterOptions) {
     this.store = options.store;
-    this.defaultFailMode = options.defaultFailMode ?? 'closed';
-    this.expectedReplicas = Math.max(1, options.expectedReplicas ?? 1);
     this.defaultOutputTokens = options.defaultOutputTokens ?? 1024;
     this.estimateCost = options.estimateCost;
     this.unknownCostUsd = options.unknownCostUsd ?? 0.05;
     this.reservationTtlMs = options.reservationTtlMs ?? 15 * 60_000;
-    this.storeTimeoutMs = options.storeTimeoutMs ?? 150;
-    this.retryIntervalMs = options.retryIntervalMs ?? 1000;
-    this.now = options.now ?? Date.now;
-    this.onStateChange = options.onStateChange;
-    this.fallback = new MemoryLimitStore({ now: this.now });
+    this.defaultCounting = options.defaultCounting ?? 'exact';
+    this.leaseFraction = options.leaseFraction ?? 0.05;
   }
 
-  /** `degraded` while the shared store is failing; for /ready and metrics. */
+  /** `degraded` while the shared store is failing (as its resilient wrapper reports); for /ready and metrics. */
   state(): LimiterState {
-    return this.failing ? 'degraded' : 'ok';
+    return this.store.state?.() ?? 'ok';
   }
 
   storeKind(): LimitStore['kind'] {
@@ -135,25 +130,13 @@ export class Limiter {
       return { allowed: true, reservation: { id, store: 'none', items: [] }, ...emptyBase() };
     }
     const items = this.items(applicable, req, key, estimate);
-    if (this.shouldTryStore()) {
-      try {
-        const res = await this.withTimeout(this.store.reserve(items, id, this.reservationTtlMs));
-        this.markOk();
-        return this.decideReserve(applicable, items, res, id, 'primary');
-      } catch (err) {
-        this.markFailed(err);
-      }
+    let res: StoreReserveResult;
+    try {
+      res = await this.store.reserve(items, id, this.reservationTtlMs);
+    } catch (err) {
+      return this.unavailable(applicable, err, id);
     }
-    const refusal = this.failClosed(applicable);
-    if (refusal) return refusal;
-    const local = this.localItems(items);
-    return this.decideReserve(
-      applicable,
-      local,
-      this.fallback.reserveSync(local, id, this.reservationTtlMs),
-      id,
-      'fallback',
-    );
+    return this.decideReserve(applicable, items, res, id);
   }
 
   /**
@@ -187,23 +170,18 @@ export class Limiter {
     const applicable = rules.filter((r) => r.appliesTo(req, key));
     if (applicable.length === 0) return { allowed: true, ...emptyBase() };
     const items = this.items(applicable, req, key, {});
-    if (this.shouldTryStore()) {
-      try {
-        const states = await this.withTimeout(this.store.peek(items));
-        this.markOk();
-        return this.decidePeek(applicable, items, states, false);
-      } catch (err) {
-        this.markFailed(err);
-      }
+    let states: ItemState[];
+    try {
+      states = await this.store.peek(items);
+    } catch (err) {
+      const refusal = this.unavailable(applicable, err, '');
+      return refusal.allowed ? { ...refusal, allowed: true } : refusal;
     }
-    const refusal = this.failClosed(applicable);
-    if (refusal) return refusal;
-    const local = this.localItems(items);
-    return this.decidePeek(applicable, local, await this.fallback.peek(local), true);
+    return this.decidePeek(applicable, items, states);
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([this.store.close(), this.fallback.close()]);
+    await this.store.close().catch(() => undefined);
   }
 
   private items(
@@ -219,22 +197,30 @@ export class Limiter {
     });
     if (override.tokens !== undefined) amounts.tokens = Math.max(0, Math.ceil(override.tokens));
     if (override.costUsd !== undefined) amounts.cost_usd = usdToMicro(override.costUsd);
-    return rules.map((rule) => ({
-      subject: subjectOf(rule, key),
-      ruleId: rule.id,
-      window: rule.window,
-      amount: amounts[rule.metric],
-      limit: rule.metric === 'cost_usd' ? Math.round(rule.amount * 1_000_000) : rule.amount,
-      enforce: rule.mode === 'enforce',
-    }));
-  }
-
-  /**
-   * Each replica's share of the limit while the shared store is down, so N replicas together stay
-   * within it. Amounts are integers, so flooring the share refuses exactly what the fraction would.
-   */
-  private localItems(items: LimitItem[]): LimitItem[] {
-    return items.map((item) => ({ ...item, limit: Math.floor(item.limit / this.expectedReplicas) }));
+    return rules.map((rule) => {
+      const limit = rule.metric === 'cost_usd' ? Math.round(rule.amount * 1_000_000) : rule.amount;
+      const item: LimitItem = {
+        subject: subjectOf(rule, key),
+        ruleId: rule.id,
+        window: rule.window,
+        amount: amounts[rule.metric],
+        limit,
+        enforce: rule.mode === 'enforce',
+        failMode: rule.failMode,
+      };
+      // Budgets stay exact unless their rule asks for leases.
+      const counting = rule.counting ?? (rule.metric === 'cost_usd' ? 'exact' : this.defaultCounting);
+      if (counting === 'lease') {
+        item.counting = 'lease';
+        item.lease =
+          rule.lease === undefined
+            ? Math.max(1, Math.ceil(limit * this.leaseFraction))
+            : rule.metric === 'cost_usd'
+              ? usdToMicro(rule.lease)
+              : Math.ceil(rule.lease);
+      }
+      return item;
+    });
   }
 
   private decideReserve(
@@ -242,18 +228,18 @@ export class Limiter {
     items: readonly LimitItem[],
     res: StoreReserveResult,
     id: string,
-    store: 'primary' | 'fallback',
   ): ReserveResult {
-    const degraded = store === 'fallback';
+    // The limits in the states are the ones counted against: a fallback's share, not the rule's.
+    const degraded = isDegraded(res.items);
     if (!res.ok) return this.denied(rules, items, res.items, res.failedIndex, degraded);
     const monitorMatches = rules
-      .filter((rule, i) => rule.mode === 'monitor' && res.items[i]!.used > items[i]!.limit)
+      .filter((rule, i) => rule.mode === 'monitor' && res.items[i]!.used > res.items[i]!.limit)
       .map((r) => r.id);
     return {
       allowed: true,
       reservation: {
         id,
-        store,
+        store: degraded ? 'fallback' : 'primary',
         items: rules.map((rule, i) => ({
           ruleId: rule.id,
           metric: rule.metric,
@@ -272,9 +258,9 @@ export class Limiter {
     rules: readonly CompiledLimitRule[],
     items: readonly LimitItem[],
     states: readonly ItemState[],
-    degraded: boolean,
   ): PeekResult {
-    const over = (i: number): boolean => states[i]!.used + items[i]!.amount > items[i]!.limit;
+    const degraded = isDegraded(states);
+    const over = (i: number): boolean => states[i]!.used + items[i]!.amount > states[i]!.limit;
     const failedIndex = rules.findIndex((rule, i) => rule.mode === 'enforce' && over(i));
     if (failedIndex >= 0) return this.denied(rules, items, states, failedIndex, degraded);
     return {
@@ -297,7 +283,7 @@ export class Limiter {
     const item = items[failedIndex]!;
     const retryAfter = retryAfterSeconds(states[failedIndex]!.resetMs);
     const headers = { ...headersFor(rules, states), 'retry-after': String(retryAfter) };
-    const tooBig = item.amount > item.limit;
+    const tooBig = item.amount > states[failedIndex]!.limit;
     const amount = rule.metric === 'cost_usd' ? `$${rule.amount}` : `${rule.amount} ${UNIT[rule.metric]}`;
     const what = rule.metric === 'cost_usd' ? 'Budget' : 'Rate limit';
     const message =
@@ -317,16 +303,31 @@ export class Limiter {
       error,
       degraded,
       monitorMatches: rules
-        .filter((r, i) => r.mode === 'monitor' && states[i]!.used + items[i]!.amount > items[i]!.limit)
+        .filter((r, i) => r.mode === 'monitor' && states[i]!.used + items[i]!.amount > states[i]!.limit)
         .map((r) => r.id),
       applied: rules.map((r) => r.id),
     };
   }
 
-  private failClosed(rules: readonly CompiledLimitRule[]): LimitDenied | null {
-    const rule = rules.find((r) => r.mode === 'enforce' && (r.failMode ?? this.defaultFailMode) === 'closed');
-    if (!rule) return null;
-    const retryAfter = retryAfterSeconds(this.retryIntervalMs);
+  /**
+   * The store could not count: refuse with `limits_unavailable` naming the fail-closed rule the
+   * store reported (or, for a plain store that threw, the first enforced rule). Monitor-only
+   * requests pass uncounted, flagged degraded.
+   */
+  private unavailable(rules: readonly CompiledLimitRule[], err: unknown, id: string): ReserveResult {
+    const known = err instanceof LimitStoreUnavailable;
+    const rule = known ? rules[err.failedIndex] : rules.find((r) => r.mode === 'enforce');
+    if (!rule) {
+      return {
+        allowed: true,
+        reservation: { id, store: 'none', items: [] },
+        headers: {},
+        degraded: true,
+        monitorMatches: [],
+        applied: rules.map((r) => r.id),
+      };
+    }
+    const retryAfter = retryAfterSeconds(known ? err.retryAfterMs : 1000);
     const headers = { 'retry-after': String(retryAfter) };
     return {
       allowed: false,
@@ -337,6 +338,7 @@ export class Limiter {
         providerCode: 'limits_unavailable',
         retryAfter,
         headers,
+        cause: err,
       }),
       degraded: true,
       monitorMatches: [],
@@ -349,63 +351,11 @@ export class Limiter {
     entries: ReconcileEntry[],
   ): Promise<{ applied: boolean }> {
     if (reservation.store === 'none' || entries.length === 0) return { applied: false };
-    if (reservation.store === 'fallback') {
-      return { applied: (await this.fallback.reconcile(reservation.id, entries)).found };
-    }
-    // While the store is known to be down, don't spend a timeout per finished request on it.
-    if (this.failing && this.now() < this.nextProbeAt) return { applied: false };
     try {
-      const res = await this.withTimeout(this.store.reconcile(reservation.id, entries));
-      this.markOk();
-      return { applied: res.found };
-    } catch (err) {
-      this.markFailed(err);
+      return { applied: (await this.store.reconcile(reservation.id, entries)).found };
+    } catch {
       return { applied: false };
     }
-  }
-
-  /** Closed circuit: always. Open: only one probe per retry interval (half-open). */
-  private shouldTryStore(): boolean {
-    if (!this.failing) return true;
-    const now = this.now();
-    if (now < this.nextProbeAt) return false;
-    this.nextProbeAt = now + this.retryIntervalMs;
-    return true;
-  }
-
-  private markOk(): void {
-    if (!this.failing) return;
-    this.failing = false;
-    this.onStateChange?.('ok');
-  }
-
-  private markFailed(error: unknown): void {
-    this.nextProbeAt = this.now() + this.retryIntervalMs;
-    if (this.failing) return;
-    this.failing = true;
-    this.onStateChange?.('degraded', error);
-  }
-
-  private withTimeout<T>(promise: Promise<T>): Promise<T> {
-    // The in-process store answers in the same tick: a timer per call would only cost two timer
-    // list operations and a promise on every request.
-    if (this.store.kind === 'memory') return promise;
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new AigovError('limits_unavailable', { message: 'Limit store timed out' })),
-        this.storeTimeoutMs,
-      );
-      promise.then(
-        (value) => {
-          clearTimeout(timer);
-          resolve(value);
-        },
-        (err: unknown) => {
-          clearTimeout(timer);
-          reject(err instanceof Error ? err : new AigovError('limits_unavailable', { cause: err }));
-        },
-      );
-    });
   }
 }
 
@@ -445,6 +395,10 @@ function headersFor(
       inputs.push({ metric: rule.metric, limit: s.limit, remaining: s.remaining, resetMs: s.resetMs });
   });
   return limitHeaders(inputs);
+}
+
+function isDegraded(states: readonly ItemState[]): boolean {
+  return states.some((s) => s.degraded === true);
 }
 
 function emptyBase(): DecisionBase {

@@ -1,4 +1,11 @@
-import type { ItemState, LimitItem, LimitStore, ReconcileEntry, StoreReserveResult } from './types.js';
+import type {
+  ItemState,
+  LeaseGrant,
+  LimitItem,
+  LimitStore,
+  ReconcileEntry,
+  StoreReserveResult,
+} from './types.js';
 import { windowSpan } from './window.js';
 
 export interface MemoryStoreOptions {
@@ -110,6 +117,21 @@ export class MemoryLimitStore implements LimitStore {
       const r = this.resolve(item, now);
       return state(r.used, item.limit, r.resetMs);
     });
+  }
+
+  async lease(item: LimitItem, want: number, debt: number): Promise<LeaseGrant> {
+    return this.leaseSync(item, want, debt);
+  }
+
+  leaseSync(item: LimitItem, want: number, debt: number): LeaseGrant {
+    const now = this.now();
+    this.maybeSweep(now);
+    const r = this.resolve(item, now);
+    let used = r.used + Math.max(0, debt);
+    const granted = Math.max(0, Math.min(want, item.limit - used));
+    used += granted;
+    if (used !== r.used) this.counters.set(r.key, { value: used, expiresAt: r.end });
+    return { granted, state: state(used, item.limit, r.resetMs) };
   }
 
   async ping(): Promise<void> {}

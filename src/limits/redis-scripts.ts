@@ -57,3 +57,21 @@ end
 redis.call('DEL', record)
 return 1
 `;
+
+/**
+ * KEYS: counter. ARGV: want, debt, limit, counter_ttl_ms.
+ * Reply: {granted, used_after}. The debt is added whatever the limit; the grant is
+ * min(want, limit - used) and never negative, so grants alone never take the counter over the limit.
+ */
+export const LEASE_SCRIPT = `
+local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+local debt = tonumber(ARGV[2])
+if debt > 0 then used = tonumber(redis.call('INCRBYFLOAT', KEYS[1], ARGV[2])) end
+local room = tonumber(ARGV[3]) - used
+local granted = tonumber(ARGV[1])
+if room < granted then granted = room end
+if granted < 0 then granted = 0 end
+if granted > 0 then used = tonumber(redis.call('INCRBYFLOAT', KEYS[1], tostring(granted))) end
+if debt > 0 or granted > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
+return {tostring(granted), tostring(used)}
+`;

@@ -1,7 +1,15 @@
 import { createHash } from 'node:crypto';
 import { Redis, type Cluster, type RedisOptions } from 'ioredis';
-import { RECONCILE_SCRIPT, RESERVE_SCRIPT } from './redis-scripts.js';
-import type { ItemState, LimitItem, LimitStore, ReconcileEntry, StoreReserveResult } from './types.js';
+import { LEASE_SCRIPT, RECONCILE_SCRIPT, RESERVE_SCRIPT } from './redis-scripts.js';
+import { StallGuard, StallTimeoutError } from './stall-guard.js';
+import type {
+  ItemState,
+  LeaseGrant,
+  LimitItem,
+  LimitStore,
+  ReconcileEntry,
+  StoreReserveResult,
+} from './types.js';
 import { windowSpan } from './window.js';
 
 export interface RedisLimitStoreOptions {
@@ -11,7 +19,12 @@ export interface RedisLimitStoreOptions {
   client?: Redis | Cluster;
   /** Prepended to every key; must not contain `{` or `}` (they would move the hash tag). Default `aigov:`. */
   keyPrefix?: string;
-  /** Per-command timeout, so a hung Redis fails the call instead of hanging the request. Default 100 ms. */
+  /**
+   * A command fails when Redis has answered nothing for this long while it waited (a stall, see
+   * StallGuard): a hung Redis fails the call instead of hanging the request, but a busy event loop
+   * or a command queued behind others on a healthy connection does not. Default 100 ms. Applies
+   * to a given `client` only when set explicitly.
+   */
   commandTimeoutMs?: number;
   connectTimeoutMs?: number;
   /**
@@ -42,6 +55,7 @@ function script(source: string): Script {
 
 const RESERVE = script(RESERVE_SCRIPT);
 const RECONCILE = script(RECONCILE_SCRIPT);
+const LEASE = script(LEASE_SCRIPT);
 
 interface Resolved {
   index: number;
@@ -67,6 +81,7 @@ export class RedisLimitStore implements LimitStore {
   private consecutiveTimeouts = 0;
   /** Connections recycled after repeated timeouts (tests and metrics). */
   recycles = 0;
+  private readonly guard: StallGuard | null;
 
   constructor(options: RedisLimitStoreOptions = {}) {
     this.prefix = options.keyPrefix ?? 'aigov:';
@@ -75,12 +90,18 @@ export class RedisLimitStore implements LimitStore {
     this.ttlSlackMs = options.ttlSlackMs ?? 60_000;
     this.now = options.now ?? Date.now;
     this.recycleAfterTimeouts = options.recycleAfterTimeouts ?? 3;
+    const commandTimeoutMs = options.commandTimeoutMs ?? (options.client ? undefined : 100);
+    // Not ioredis's `commandTimeout`: its timer per command fires in the timers phase before the
+    // poll phase reads the reply, so under a CPU burst replies already received "time out".
+    this.guard =
+      commandTimeoutMs === undefined
+        ? null
+        : new StallGuard({ timeoutMs: commandTimeoutMs, message: 'Redis command timed out' });
     if (options.client) {
       this.client = options.client;
       this.ownsClient = false;
     } else {
       const redisOptions: RedisOptions = {
-        commandTimeout: options.commandTimeoutMs ?? 100,
         connectTimeout: options.connectTimeoutMs ?? 1000,
         // A limit check is on the request path: fail now and let the fail mode decide, never queue.
         maxRetriesPerRequest: 0,
@@ -97,12 +118,17 @@ export class RedisLimitStore implements LimitStore {
     }
   }
 
-  /** Resolves once the connection is usable (or rejects after `timeoutMs`); for start-up. */
+  /**
+   * Resolves once the connection is usable and the scripts are loaded (or rejects after
+   * `timeoutMs`); for start-up. Loading here keeps three sequential SCRIPT LOAD round trips out
+   * of the first burst of requests, which would otherwise all wait on them.
+   */
   async waitUntilReady(timeoutMs = 5000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       try {
         await this.ping();
+        await this.scriptsLoaded();
         return;
       } catch (err) {
         if (Date.now() >= deadline) throw err;
@@ -190,6 +216,18 @@ export class RedisLimitStore implements LimitStore {
     return states;
   }
 
+  async lease(item: LimitItem, want: number, debt: number): Promise<LeaseGrant> {
+    const r = this.resolve(item, 0, this.now());
+    const reply = await this.run(
+      LEASE,
+      [r.key],
+      [String(Math.max(0, want)), String(Math.max(0, debt)), String(item.limit), String(r.ttlMs)],
+    );
+    if (!Array.isArray(reply)) throw new TypeError('unexpected lease reply from Redis');
+    const values: unknown[] = reply;
+    return { granted: Number(values[0]), state: state(Number(values[1]), item.limit, r.resetMs) };
+  }
+
   async ping(): Promise<void> {
     await this.track(this.client.ping());
   }
@@ -249,14 +287,18 @@ export class RedisLimitStore implements LimitStore {
     return this.clusterMode ? groupBy(resolved, (r) => r.tag) : [resolved];
   }
 
-  private async run(s: Script, keys: string[], args: string[]): Promise<unknown> {
+  private scriptsLoaded(): Promise<void> {
     if (!this.loaded) {
       this.loaded = this.load().catch((err: unknown) => {
         this.loaded = null;
         throw err;
       });
     }
-    await this.loaded;
+    return this.loaded;
+  }
+
+  private async run(s: Script, keys: string[], args: string[]): Promise<unknown> {
+    await this.scriptsLoaded();
     try {
       return await this.track(this.client.evalsha(s.sha, keys.length, ...keys, ...args));
     } catch (err) {
@@ -272,11 +314,13 @@ export class RedisLimitStore implements LimitStore {
 
   private async track<T>(command: Promise<T>): Promise<T> {
     try {
-      const value = await command;
+      const value = await (this.guard === null ? command : this.guard.run(command));
       this.consecutiveTimeouts = 0;
       return value;
     } catch (err) {
-      if (err instanceof Error && err.message === 'Command timed out') {
+      // An error reply (NOSCRIPT, a script error) is still Redis answering.
+      if (err instanceof Error && err.name === 'ReplyError') this.guard?.answered();
+      if (err instanceof StallTimeoutError || (err instanceof Error && err.message === 'Command timed out')) {
         this.consecutiveTimeouts++;
         if (this.ownsClient && this.consecutiveTimeouts >= this.recycleAfterTimeouts) {
           this.consecutiveTimeouts = 0;
@@ -289,7 +333,7 @@ export class RedisLimitStore implements LimitStore {
   }
 
   private async load(): Promise<void> {
-    for (const s of [RESERVE, RECONCILE]) {
+    for (const s of [RESERVE, RECONCILE, LEASE]) {
       const sha = await this.track(this.client.script('LOAD', s.source));
       if (sha !== s.sha) throw new Error(`Redis returned sha ${String(sha)} for a script hashed ${s.sha}`);
     }

@@ -13,7 +13,34 @@ export interface LimitItem {
   limit: number;
   /** false for monitor-mode rules: counted, never refused. */
   enforce: boolean;
+  /**
+   * What a resilient store (ResilientLimitStore) does with this item while the shared store is
+   * unreachable; undefined = its configured default. Plain stores ignore it.
+   */
+  failMode?: FailMode;
+  /**
+   * `lease`: a LeaseLimitStore serves this enforced item from a share of the limit it holds
+   * locally (`lease` units per refill); `exact` or undefined: every request is counted in the store.
+   */
+  counting?: Counting;
+  /** Lease size in the counter's unit, for `counting: lease`. */
+  lease?: number;
 }
+
+export type Counting = 'exact' | 'lease';
+
+/** What `LimitStore.lease` handed out. */
+export interface LeaseGrant {
+  /** Taken from the counter's room for the caller to spend locally: min(want, limit - used), never less than 0. */
+  granted: number;
+  /** The counter after the grant (and the debt) were added. */
+  state: ItemState;
+}
+
+export type FailMode = 'open' | 'closed';
+
+/** `degraded` while a resilient store is answering from its fallback instead of the shared store. */
+export type StoreHealth = 'ok' | 'degraded';
 
 export interface ItemState {
   /** Counted in the current window (after the increment, when a reservation succeeded). */
@@ -23,6 +50,8 @@ export interface ItemState {
   remaining: number;
   /** Milliseconds until the window resets, from the store's clock. */
   resetMs: number;
+  /** Read from or counted in a local fallback because the shared store failed (fail-open). */
+  degraded?: boolean;
 }
 
 export type StoreReserveResult =
@@ -59,6 +88,31 @@ export interface LimitStore {
   reconcile(reservationId: string, counters: readonly ReconcileEntry[]): Promise<{ found: boolean }>;
   /** Current states without changing anything. */
   peek(items: readonly LimitItem[]): Promise<ItemState[]>;
+  /**
+   * Lease mode, in one atomic step: adds `debt` (usage beyond earlier grants, unconditionally),
+   * then takes up to `want` of what is left below the item's limit. Grants are counted like
+   * reservations, so the sum of grants never exceeds the limit; they expire with the window.
+   */
+  lease?(item: LimitItem, want: number, debt: number): Promise<LeaseGrant>;
   ping(): Promise<void>;
   close(): Promise<void>;
+  /** Wrappers that fall back when the shared store fails say whether they are; plain stores omit it. */
+  state?(): StoreHealth;
+}
+
+/**
+ * Thrown by a store (a ResilientLimitStore) that cannot reach the shared counters when the fail
+ * mode of item `failedIndex` says refuse. Callers answer `limits_unavailable`.
+ */
+export class LimitStoreUnavailable extends Error {
+  constructor(
+    /** The first enforced fail-closed item of the call. */
+    readonly failedIndex: number,
+    /** When it is worth asking again (the circuit breaker's retry interval). */
+    readonly retryAfterMs: number,
+    cause?: unknown,
+  ) {
+    super('Limit store unavailable', cause === undefined ? undefined : { cause });
+    this.name = 'LimitStoreUnavailable';
+  }
 }

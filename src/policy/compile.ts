@@ -207,6 +207,8 @@ function compileLimit(rule: RuleDoc): CompiledLimitRule | null {
     by: limit.by,
     mode: rule.mode,
     failMode: rule.fail_mode,
+    ...(limit.counting === undefined ? {} : { counting: limit.counting }),
+    ...(limit.lease === undefined ? {} : { lease: limit.lease }),
     appliesTo(req: NormalizedRequest, key: KeyIdentity): boolean {
       const ctx = new EvalContext(req, key);
       return scope(ctx) && (when === null || when(ctx));

@@ -26,5 +26,13 @@ export interface CompiledLimitRule {
   mode: 'enforce' | 'monitor';
   /** Behaviour when the shared limit store is unreachable; undefined = global default from config. */
   failMode: 'open' | 'closed' | undefined;
+  /**
+   * `exact`: every request counted in the shared store; `lease`: each replica spends a share of the
+   * limit it took from the store (docs/limits.md). undefined = `limits.counting` from config for
+   * requests and tokens, `exact` for cost_usd.
+   */
+  counting?: 'exact' | 'lease';
+  /** Lease size in the rule's unit (requests, tokens, USD); undefined = limit x `limits.lease_fraction`. */
+  lease?: number;
   appliesTo(req: NormalizedRequest, key: KeyIdentity): boolean;
 }

@@ -171,11 +171,21 @@ const limit = z
     cost_usd: z.number().positive().optional(),
     per: z.union([z.string(), z.number()]),
     by: z.enum(['key', 'team', 'owner', 'global']).default('key'),
+    /** Not `mode`: a rule's `mode` already means enforce / monitor. */
+    counting: z.enum(['exact', 'lease']).optional(),
+    lease: z.number().positive().optional(),
   })
   .superRefine((o, ctx) => {
     const metrics = [o.requests, o.tokens, o.cost_usd].filter((v) => v !== undefined).length;
     if (metrics !== 1) {
       ctx.addIssue({ code: 'custom', message: 'needs exactly one of requests, tokens, cost_usd' });
+    }
+    if (o.lease !== undefined && o.counting !== 'lease') {
+      ctx.addIssue({ code: 'custom', path: ['lease'], message: '"lease" only applies to counting: lease' });
+    }
+    const amount = o.requests ?? o.tokens ?? o.cost_usd;
+    if (o.lease !== undefined && amount !== undefined && o.lease > amount) {
+      ctx.addIssue({ code: 'custom', path: ['lease'], message: 'a lease cannot be larger than the limit' });
     }
     const window = tryParseDuration(o.per);
     if (typeof window === 'string') ctx.addIssue({ code: 'custom', path: ['per'], message: window });

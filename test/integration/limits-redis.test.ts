@@ -13,6 +13,8 @@ import { startTcpProxy } from './../support/tcp-proxy.js';
 import type { KeyIdentity } from '../../src/auth/identity.js';
 import { Limiter } from '../../src/limits/limiter.js';
 import { RedisLimitStore } from '../../src/limits/redis-store.js';
+import { ResilientLimitStore } from '../../src/limits/resilient-store.js';
+import { LeaseLimitStore } from '../../src/limits/lease-store.js';
 import type { LimitItem } from '../../src/limits/types.js';
 import type { CompiledLimitRule } from '../../src/policy/limit-rule.js';
 import type { NormalizedRequest } from '../../src/providers/types.js';
@@ -306,7 +308,10 @@ if (!available) {
       t.teardown(() => s.close());
       const estimateUsd = 0.05;
       const budgetUsd = 2;
-      const limiter = new Limiter({ store: s, estimateCost: () => estimateUsd, storeTimeoutMs: 2000 });
+      const limiter = new Limiter({
+        store: new ResilientLimitStore({ store: s, timeoutMs: 2000 }),
+        estimateCost: () => estimateUsd,
+      });
       const rules = [
         rule({
           id: 'budget',
@@ -381,6 +386,49 @@ if (!available) {
     t.equal(s.noscriptFallbacks, 2, 'EVAL re-cached both scripts; EVALSHA works again');
   });
 
+  t.test(
+    "lease mode, 3 replicas on one Redis: never over the limit, a dead replica's share is lost",
+    async (t) => {
+      // Three replicas as three limiters, each with its own connection and its own shares.
+      const stores = await Promise.all([store('lease'), store('lease'), store('lease')]);
+      t.teardown(() => Promise.all(stores.map((s) => s.close())));
+      const replicas = stores.map(
+        (s) => new Limiter({ store: new LeaseLimitStore({ store: new ResilientLimitStore({ store: s }) }) }),
+      );
+      const leased = rule({ id: 'leased', amount: 100, counting: 'lease', lease: 10 });
+      const results = await Promise.all(
+        Array.from({ length: 1000 }, (_, i) => replicas[i % 3]!.reserve([leased], req, key)),
+      );
+      const admitted = results.filter((r) => r.allowed).length;
+      t.ok(admitted <= 100, `${admitted} admitted: never more than the limit`);
+      t.ok(admitted >= 100 - 3 * 10, 'at most replicas x lease left unspent');
+      const item: LimitItem = {
+        subject: `key:${key.id}`,
+        ruleId: 'leased',
+        window: day,
+        amount: 0,
+        limit: 100,
+        enforce: true,
+      };
+      t.ok((await stores[0]!.peek([item]))[0]!.used <= 100, 'Redis granted no more than the limit');
+
+      // A fresh rule: replica 0 takes a share, spends 1 and dies; the others never get its 9.
+      const fresh = rule({ id: 'leased-dead', amount: 50, counting: 'lease', lease: 10 });
+      t.equal((await replicas[0]!.reserve([fresh], req, key)).allowed, true);
+      let survivors = 0;
+      for (let i = 0; i < 100; i++)
+        if ((await replicas[1 + (i % 2)]!.reserve([fresh], req, key)).allowed) survivors++;
+      t.equal(survivors, 40, "the survivors got the limit minus the dead replica's whole share");
+      const admin = new Redis(REDIS_URL);
+      t.teardown(() => admin.disconnect());
+      const [counter] = await admin.keys(`${PREFIX}lease:*leased-dead*`);
+      t.ok(counter, 'one counter');
+      t.equal(Number(await admin.get(counter!)), 50);
+      const ttl = await admin.pttl(counter!);
+      t.ok(ttl > 0 && ttl <= day.ms + 60_000, 'the shares expire with the window (plus the skew slack)');
+    },
+  );
+
   t.test('closed port: fail-closed refuses fast, fail-open passes flagged', async (t) => {
     const dead = net.createServer();
     await new Promise<void>((resolve) => dead.listen(0, '127.0.0.1', resolve));
@@ -393,14 +441,16 @@ if (!available) {
       commandTimeoutMs: 50,
     });
     t.teardown(() => s.close());
-    const closed = new Limiter({ store: s, storeTimeoutMs: 100 });
+    const closed = new Limiter({ store: new ResilientLimitStore({ store: s, timeoutMs: 100 }) });
     const started = performance.now();
     const r = await closed.reserve([rule()], req, key);
     const elapsed = performance.now() - started;
     t.equal(r.allowed, false);
     if (!r.allowed) t.equal(r.error.code, 'limits_unavailable');
     t.ok(elapsed < 1000, `refused in ${elapsed.toFixed(0)} ms`);
-    const open = new Limiter({ store: s, storeTimeoutMs: 100, defaultFailMode: 'open' });
+    const open = new Limiter({
+      store: new ResilientLimitStore({ store: s, timeoutMs: 100, defaultFailMode: 'open' }),
+    });
     const o = await open.reserve([rule()], req, key);
     t.equal(o.allowed, true);
     t.equal(o.degraded, true);
@@ -416,12 +466,14 @@ if (!available) {
     });
     t.teardown(() => s.close());
     await s.waitUntilReady();
-    const closed = new Limiter({ store: s, retryIntervalMs: 200 });
+    const closed = new Limiter({ store: new ResilientLimitStore({ store: s, retryIntervalMs: 200 }) });
     const open = new Limiter({
-      store: s,
-      retryIntervalMs: 200,
-      defaultFailMode: 'open',
-      expectedReplicas: 2,
+      store: new ResilientLimitStore({
+        store: s,
+        retryIntervalMs: 200,
+        defaultFailMode: 'open',
+        expectedReplicas: 2,
+      }),
     });
     const rules = [rule({ amount: 10 })];
     t.equal((await closed.reserve(rules, req, key)).allowed, true, 'healthy to begin with');

@@ -1,41 +1,22 @@
 import t from 'tap';
 import { isAigovError } from '../../../src/errors.js';
-import { Limiter, type LimiterState } from '../../../src/limits/limiter.js';
+import { Limiter, type LimiterOptions, type LimiterState } from '../../../src/limits/limiter.js';
 import { MemoryLimitStore } from '../../../src/limits/memory-store.js';
-import type { LimitItem, LimitStore, ReconcileEntry } from '../../../src/limits/types.js';
-import { identity, manualClock, request, rule } from './fixtures.js';
+import { ResilientLimitStore, type ResilientStoreOptions } from '../../../src/limits/resilient-store.js';
+import { FlakyStore, identity, manualClock, request, rule } from './fixtures.js';
 
-/** A store whose health the test controls: answers from memory, throws, or never answers. */
-class FlakyStore implements LimitStore {
-  readonly kind = 'redis' as const;
-  mode: 'ok' | 'throw' | 'hang' = 'ok';
-  calls = 0;
-  constructor(private readonly inner: MemoryLimitStore) {}
-  private gate<T>(fn: () => Promise<T>): Promise<T> {
-    this.calls++;
-    if (this.mode === 'throw') return Promise.reject(new Error('ECONNREFUSED'));
-    if (this.mode === 'hang') return new Promise<T>(() => {});
-    return fn();
-  }
-  reserve(items: readonly LimitItem[], id: string, ttl: number) {
-    return this.gate(() => this.inner.reserve(items, id, ttl));
-  }
-  reconcile(id: string, counters: readonly ReconcileEntry[]) {
-    return this.gate(() => this.inner.reconcile(id, counters));
-  }
-  peek(items: readonly LimitItem[]) {
-    return this.gate(() => this.inner.peek(items));
-  }
-  ping() {
-    return this.gate(async () => {});
-  }
-  async close() {}
-}
-
-function setup(options: Partial<ConstructorParameters<typeof Limiter>[0]> = {}) {
+/** A limiter over a FlakyStore, wrapped for resilience the way src/services.ts wraps Redis. */
+function setup(options: Partial<LimiterOptions> & Omit<Partial<ResilientStoreOptions>, 'store'> = {}) {
   const clock = manualClock();
   const store = new FlakyStore(new MemoryLimitStore({ now: clock.now }));
-  const limiter = new Limiter({ store, now: clock.now, ...options });
+  const { defaultOutputTokens, estimateCost, unknownCostUsd, reservationTtlMs, ...resilience } = options;
+  const limiter = new Limiter({
+    store: new ResilientLimitStore({ store, now: clock.now, ...resilience }),
+    defaultOutputTokens,
+    estimateCost,
+    unknownCostUsd,
+    reservationTtlMs,
+  });
   return { clock, store, limiter };
 }
 
@@ -216,7 +197,7 @@ t.test('fail closed (default): a throwing store refuses with limits_unavailable'
 });
 
 t.test('fail closed: a hanging store refuses within the store timeout', async (t) => {
-  const { limiter, store } = setup({ storeTimeoutMs: 40 });
+  const { limiter, store } = setup({ timeoutMs: 40 });
   store.mode = 'hang';
   const started = performance.now();
   const r = await limiter.reserve([rule()], request(), identity());

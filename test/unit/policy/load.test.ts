@@ -222,3 +222,36 @@ t.test('limit rules compile to the limit contract', async (t) => {
   t.ok(budget?.appliesTo(req('x', { model: 'gpt-4o-mini' }), key({ team: 'fin' })));
   t.notOk(budget?.appliesTo(req('x', { model: 'claude-3' }), key({ team: 'fin' })), 'when applies');
 });
+
+t.test('limit counting: lease compiles; a lease without it or above the limit is refused', async (t) => {
+  const set = compilePolicies([
+    {
+      file: 'lease.yaml',
+      doc: {
+        version: 1,
+        rules: [
+          { id: 'leased', limit: { requests: 100, per: '1m', counting: 'lease', lease: 10 } },
+          { id: 'exact', limit: { requests: 100, per: '1m', counting: 'exact' } },
+          { id: 'plain', limit: { requests: 100, per: '1m' } },
+        ],
+      },
+    },
+  ]);
+  const [leased, exact, plain] = set.limitRules;
+  t.match(leased, { counting: 'lease', lease: 10 });
+  t.match(exact, { counting: 'exact' });
+  t.equal(plain?.counting, undefined, 'undefined: the configured default applies');
+  t.equal(plain?.lease, undefined);
+  const bad = (limit: Record<string, unknown>): string => {
+    try {
+      compilePolicies([{ file: 'b.yaml', doc: { version: 1, rules: [{ id: 'b', limit }] } }]);
+      return '';
+    } catch (err) {
+      return (err as Error).message;
+    }
+  };
+  t.match(bad({ requests: 10, per: '1m', lease: 5 }), /"lease" only applies to counting: lease/);
+  t.match(bad({ requests: 10, per: '1m', counting: 'lease', lease: 11 }), /larger than the limit/);
+  t.match(bad({ requests: 10, per: '1m', counting: 'shared' }), /counting/);
+  t.match(bad({ requests: 10, per: '1m', counting: 'lease', lease: 0 }), /lease/);
+});
