@@ -11,6 +11,7 @@ import underPressure from '@fastify/under-pressure';
 import { AigovError, isAigovError } from './errors.js';
 import type { Config } from './config/schema.js';
 import type { Services } from './services.js';
+import { LoopLag } from './http/loop-lag.js';
 import { requestIdFor } from './http/request-id.js';
 import { sendError } from './http/render-error.js';
 import { toAigovError } from './http/fastify-errors.js';
@@ -161,14 +162,21 @@ export async function buildApp(services: Services, options: BuildAppOptions = {}
   registerHealthRoutes(app, services, options.readinessChecks ?? []);
   // Liveness, readiness and metrics stay outside the load shedder: a busy pod is not a dead one.
   await app.register(async (shed) => {
+    const lag = new LoopLag(config.server.overload_event_loop_delay, 1_000);
+    shed.addHook('onClose', async () => lag.close());
     await shed.register(underPressure, {
-      maxEventLoopDelay: config.server.overload_event_loop_delay,
+      // The lag check is ours (http/loop-lag.ts): the plugin's sheds on an interval without samples.
+      healthCheck: async () => lag.healthy(),
+      healthCheckInterval: lag.intervalMs,
       ...(config.server.overload_heap_bytes > 0
         ? { maxHeapUsedBytes: config.server.overload_heap_bytes }
         : {}),
       exposeStatusRoute: false,
       pressureHandler: (request, reply, type) => {
-        request.log.warn({ type }, 'overloaded: shedding request');
+        request.log.warn(
+          { type: type === 'healthCheck' ? 'eventLoopDelay' : type, lagMs: lag.lagMs },
+          'overloaded: shedding request',
+        );
         sendError(reply, new AigovError('overloaded', { retryAfter: 2 }), familyForPath(request.url));
       },
     });
