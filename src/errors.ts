@@ -8,6 +8,11 @@ export const ERROR_CATALOGUE = {
   invalid_api_key: { status: 401, type: 'authentication_error', message: 'Invalid or missing aigov API key' },
   key_expired: { status: 401, type: 'authentication_error', message: 'The aigov API key has expired' },
   key_revoked: { status: 401, type: 'authentication_error', message: 'The aigov API key has been revoked' },
+  invalid_token: {
+    status: 401,
+    type: 'authentication_error',
+    message: 'The bearer token (JWT) was not accepted',
+  },
   admin_unauthorized: {
     status: 401,
     type: 'authentication_error',
