@@ -141,6 +141,16 @@ export const dryRunBody = z
   .strict();
 export type DryRunBody = z.infer<typeof dryRunBody>;
 
+export const adminEventsQuery = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(500).default(50),
+    /** next_cursor of the previous page. */
+    cursor: z.coerce.number().int().positive().optional(),
+    actor: z.string().trim().min(1).max(254).optional(),
+    action: z.string().trim().min(1).max(64).optional(),
+  })
+  .strict();
+
 /** What the API answers for a key (never the secret or its hash). */
 export const keyView = z.object({
   id: z.string(),
