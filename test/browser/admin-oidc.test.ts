@@ -11,6 +11,7 @@ import { chromium, type Browser, type BrowserContext } from 'playwright-core';
 import Provider from 'oidc-provider';
 import { startProxy, type ProxyHarness } from '../support/proxy.js';
 import { IN_CI } from '../support/db.js';
+import { buildUi } from '../../scripts/build-ui.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const TOKEN = 'break-glass-admin-token-0123456789';
@@ -61,6 +62,7 @@ if (!existsSync(CHROMIUM)) {
   else t.test('admin OIDC', { skip: `no Chromium at ${CHROMIUM}` }, async () => {});
 } else {
   t.test('OIDC sign-in with each role, role enforcement, CSRF, sign-out, audit trail', async (t) => {
+    await buildUi({ typecheck: false }); // the dashboard as it is now
     // The proxy needs the issuer, the IdP's client needs the proxy's callback URL: listen first.
     const idp = await startIdp();
     const h: ProxyHarness = await startProxy({
@@ -170,7 +172,24 @@ if (!existsSync(CHROMIUM)) {
           403,
           `${user}: a state-changing call without the CSRF token is refused`,
         );
-      t.equal(await call(context, 'POST', '/admin/auth/logout', { csrf }), 200, `${user}: sign out`);
+      // The dashboard says who is signed in and hides what the role may not do.
+      const page = await context.newPage();
+      page.setDefaultTimeout(15_000);
+      await page.goto(`${proxy.url}/ui/`);
+      const who = page.getByLabel('Signed in as');
+      await who.waitFor();
+      t.match(
+        await who.innerText(),
+        new RegExp(`${user.toUpperCase()}\\s*\\(${want.role}\\)`),
+        `${user}: shown`,
+      );
+      const nav = await page.getByRole('navigation', { name: 'Main' }).innerText();
+      t.match(nav, /Decisions/);
+      t.equal(/Keys/.test(nav), want.keys === 200, `${user}: Keys tab only when allowed`);
+      t.equal(/Policies/.test(nav), want.policies === 200, `${user}: Policies tab only when allowed`);
+      // Sign out from the dashboard (a POST with the CSRF token): back to the sign-in page.
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await page.getByRole('link', { name: 'Sign in with single sign-on' }).waitFor();
       t.equal(await call(context, 'GET', '/admin/logs'), 401, `${user}: the session is gone`);
       await context.close();
     }
