@@ -37,6 +37,7 @@ t.before(async () => {
   h = await startProxy({
     policies: POLICIES,
     overrides: {
+      admin: { token: 'jwt-test-admin-token-0123456789' },
       auth: {
         jwt: [
           {
@@ -85,6 +86,13 @@ t.test('a valid JWT is an identity: served, audited as jwt:<iss>#<sub>, never fo
   t.equal(row!.owner, 'svc-a@example.com');
   t.equal(row!.team, 'eng');
   t.notOk(h.logs.text().includes(token), 'the token is never logged');
+  const logs = await h.app.inject({
+    method: 'GET',
+    url: `/admin/logs?key_id=${encodeURIComponent(`jwt:${issuer.issuer}#svc-a`)}`,
+    headers: { authorization: 'Bearer jwt-test-admin-token-0123456789' },
+  });
+  t.equal(logs.statusCode, 200, logs.body);
+  t.equal((logs.json() as { data: unknown[] }).data.length, 1, 'the admin API filters logs by a JWT caller');
 
   const evaluate = await h.send('/api/evaluate', { auth: token, method: 'POST' });
   const body = (await evaluate.json()) as { key: Record<string, unknown> };
