@@ -8,15 +8,30 @@ export const ERROR_CATALOGUE = {
   invalid_api_key: { status: 401, type: 'authentication_error', message: 'Invalid or missing aigov API key' },
   key_expired: { status: 401, type: 'authentication_error', message: 'The aigov API key has expired' },
   key_revoked: { status: 401, type: 'authentication_error', message: 'The aigov API key has been revoked' },
+  invalid_token: {
+    status: 401,
+    type: 'authentication_error',
+    message: 'The bearer token (JWT) was not accepted',
+  },
   admin_unauthorized: {
     status: 401,
     type: 'authentication_error',
     message: 'Invalid or missing admin token',
   },
+  admin_forbidden: {
+    status: 403,
+    type: 'permission_error',
+    message: 'Your admin role may not do this',
+  },
+  csrf_failed: {
+    status: 403,
+    type: 'permission_error',
+    message: 'Missing or wrong x-csrf-token header (state-changing admin calls need it)',
+  },
   admin_disabled: {
     status: 404,
     type: 'not_found_error',
-    message: 'The admin API is disabled (no ADMIN_TOKEN)',
+    message: 'The admin API is disabled (no ADMIN_TOKEN and no admin.oidc)',
   },
   policy_blocked: { status: 403, type: 'permission_error', message: 'Request blocked by policy' },
   model_not_allowed: {

@@ -14,6 +14,7 @@ import { DEFAULT_PRICING, priceFor, type PricingTable } from './providers/pricin
 import type { NormalizedRequest } from './providers/types.js';
 import { Limiter } from './limits/limiter.js';
 import { Throttle } from './auth/throttle.js';
+import { JwtVerifier } from './auth/jwt.js';
 import { MemoryLimitStore } from './limits/memory-store.js';
 import { RedisLimitStore } from './limits/redis-store.js';
 import { ResilientLimitStore } from './limits/resilient-store.js';
@@ -90,6 +91,10 @@ export async function createServices(
     max: config.auth.cache_max,
     onVerified: (id) => lastUsed.mark(id),
     failureThrottle: new Throttle({ limit: config.limits.auth_failures_per_ip_per_minute, windowMs: 60_000 }),
+    jwt: new JwtVerifier(config.auth.jwt, {
+      onUnavailable: (issuer, err) =>
+        logger.warn({ issuer, err: (err as Error).message }, 'JWT issuer keys unavailable'),
+    }),
   });
   const { writer: audit } = createAuditWriter(db, config.audit, logger, config.server.port);
   const policies = await PolicyHolder.load(config.policies.path, (err) =>
@@ -196,6 +201,7 @@ export async function createServices(
       await limiter.close();
       await providers.close();
       await mcp.close();
+      await verifier.jwt?.close();
     },
   };
 }

@@ -1,6 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { AigovError } from '../errors.js';
+import { CSRF_HEADER, readCookie, safeEqual, SESSION_COOKIE, type OidcSignIn } from './oidc.js';
+import { requiredRole, roleAtLeast, type AdminPrincipal } from './roles.js';
 
 function digest(text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest();
@@ -80,30 +82,70 @@ export const ADMIN_RATE = { capacity: 300, refillPerSecond: 5 } as const;
 export const ADMIN_AUTH_FAILURES = { capacity: 20, refillPerSecond: 0.2 } as const;
 
 export interface AdminGuard {
-  /** Throws the catalogue error the request deserves, or returns when it may proceed. */
-  check(request: FastifyRequest): void;
+  /** Throws the catalogue error the request deserves, or returns who is calling. */
+  check(request: FastifyRequest): AdminPrincipal;
 }
 
-export function createAdminGuard(token: string | null): AdminGuard {
+const TOKEN_PRINCIPAL: AdminPrincipal = { actor: 'admin-token', role: 'admin', method: 'token' };
+
+/** Paths that start or finish a sign-in: reachable without a session (still rate limited). */
+export function isPublicAdminPath(url: string): boolean {
+  const path = url.split('?', 1)[0] ?? '';
+  return path === '/admin/auth/login' || path === '/admin/auth/callback' || path === '/admin/auth/config';
+}
+
+/**
+ * Order: disabled (neither ADMIN_TOKEN nor admin.oidc: 404) -> per-IP rate limit -> lockout after
+ * failures -> the break-glass token (Bearer, role admin) or an OIDC session cookie (role from the
+ * IdP; state-changing calls must carry the session's CSRF token) -> the role the path needs (403).
+ */
+export function createAdminGuard(token: string | null, oidc: OidcSignIn | null = null): AdminGuard {
   const expected = token === null ? null : digest(token);
   const all = new TokenBuckets(ADMIN_RATE);
   const failures = new TokenBuckets(ADMIN_AUTH_FAILURES);
   const limited = (wait: number, message: string): AigovError =>
     new AigovError('rate_limited', { message, retryAfter: Math.max(1, Math.ceil(wait)) });
+  const authorise = (request: FastifyRequest, who: AdminPrincipal): AdminPrincipal => {
+    const needed = requiredRole(request.method, request.url);
+    if (!roleAtLeast(who.role, needed))
+      throw new AigovError('admin_forbidden', {
+        message: `The ${who.role} role may not ${request.method} ${request.url.split('?', 1)[0]} (needs ${needed})`,
+      });
+    return who;
+  };
   return {
     check(request) {
-      if (expected === null) throw new AigovError('admin_disabled');
+      if (expected === null && oidc === null) throw new AigovError('admin_disabled');
       const ip = request.ip || 'unknown';
       const wait = all.take(ip);
       if (wait > 0) throw limited(wait, 'Too many admin API requests from this address');
+      if (isPublicAdminPath(request.url)) return { actor: 'anonymous', role: 'viewer', method: 'oidc' };
       // While an address is locked out even the right token is refused, so guessing learns nothing.
       const lockedOut = failures.waitFor(ip);
       if (lockedOut > 0)
         throw limited(lockedOut, 'Too many failed admin sign-ins from this address; wait and retry');
       const presented = bearerToken(request);
-      if (presented !== null && tokenMatches(presented, expected)) return;
-      failures.take(ip);
-      throw new AigovError('admin_unauthorized');
+      if (presented !== null) {
+        if (expected !== null && tokenMatches(presented, expected))
+          return authorise(request, TOKEN_PRINCIPAL);
+        failures.take(ip);
+        throw new AigovError('admin_unauthorized');
+      }
+      const sid = oidc ? readCookie(request.headers.cookie, SESSION_COOKIE) : null;
+      const session = sid && oidc ? oidc.session(sid) : null;
+      if (!session) {
+        if (sid) failures.take(ip);
+        throw new AigovError('admin_unauthorized', {
+          message: oidc ? 'Sign in first (or present the admin token)' : undefined,
+        });
+      }
+      // Cookies ride along on cross-site requests; a forged form or fetch cannot read the token.
+      if (request.method !== 'GET' && request.method !== 'HEAD') {
+        const header = request.headers[CSRF_HEADER];
+        if (typeof header !== 'string' || !safeEqual(header, session.csrf))
+          throw new AigovError('csrf_failed');
+      }
+      return authorise(request, session);
     },
   };
 }

@@ -5,10 +5,14 @@ import { parseDurationMs } from '../config/duration.js';
 import { sendError } from '../http/render-error.js';
 import type { Services } from '../services.js';
 import { createAdminGuard } from './guard.js';
+import { AdminEventLog } from '../audit/admin-events.js';
+import type { AdminPrincipal } from './roles.js';
+import { registerAdminAuthRoutes, signInFromConfig } from './auth-routes.js';
 import { AdminKeyRepository, toKeyView } from './key-repository.js';
 import { findLog, queryLogs, streamLogsCsv } from './logs.js';
 import { dryRun, policySummary } from './policies.js';
 import {
+  adminEventsQuery,
   createKeyBody,
   dryRunBody,
   keyIdParams,
@@ -39,15 +43,47 @@ function notFound(id: string): AigovError {
  * (constant-time). An aigov API key is never an admin credential.
  */
 export function registerAdminRoutes(app: FastifyInstance, services: Services): void {
-  const guard = createAdminGuard(services.config.admin.token);
+  const signIn = signInFromConfig(services.config);
+  const guard = createAdminGuard(services.config.admin.token, signIn);
   const repo = new AdminKeyRepository(services.db);
   const log = services.logger;
+  const events = new AdminEventLog(services.db);
+  const principals = new WeakMap<FastifyRequest, AdminPrincipal>();
+  /** One admin_events row per change, written before the answer (docs/identity.md). */
+  const record = async (
+    request: FastifyRequest,
+    action: string,
+    target: string | null,
+    before: unknown,
+    after: unknown,
+  ): Promise<void> => {
+    const who = principals.get(request);
+    try {
+      await events.append({
+        actor: who?.actor ?? 'unknown',
+        role: who?.role ?? 'unknown',
+        method: who?.method ?? 'unknown',
+        action,
+        target,
+        outcome: 'ok',
+        requestId: request.id,
+        clientIp: request.ip,
+        before,
+        after,
+      });
+    } catch (err) {
+      log.error({ err, requestId: request.id, action }, 'admin event not recorded');
+      throw new AigovError('audit_unavailable', {
+        message: `The change (${action}) was applied but could not be recorded in admin_events; retry later`,
+      });
+    }
+  };
 
   void app.register(
     async (admin) => {
       admin.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
         reply.header('cache-control', 'no-store');
-        guard.check(request);
+        principals.set(request, guard.check(request));
       });
       admin.setErrorHandler((err: Error, request, reply) => {
         if (isAigovError(err)) return sendError(reply, err);
@@ -71,6 +107,13 @@ export function registerAdminRoutes(app: FastifyInstance, services: Services): v
         );
       });
 
+      registerAdminAuthRoutes(admin, services, signIn, events, (request) => principals.get(request));
+
+      admin.get('/events', async (request) => {
+        const q = parse(adminEventsQuery, request.query, 'query');
+        return events.list({ limit: q.limit, before: q.cursor, actor: q.actor, action: q.action });
+      });
+
       // ---- keys ----------------------------------------------------------------------------
       admin.post('/keys', async (request, reply) => {
         const body = parse(createKeyBody, request.body, 'key');
@@ -88,6 +131,7 @@ export function registerAdminRoutes(app: FastifyInstance, services: Services): v
           expiresAt,
         });
         log.info({ admin: 'key.create', keyId: created.stored.id, ip: request.ip }, 'admin created a key');
+        await record(request, 'key.create', created.stored.id, null, toKeyView(created.stored));
         return reply.code(201).send({ ...toKeyView(created.stored), key: created.key });
       });
 
@@ -115,7 +159,8 @@ export function registerAdminRoutes(app: FastifyInstance, services: Services): v
       admin.patch('/keys/:id', async (request) => {
         const { id } = parse(keyIdParams, request.params, 'key id');
         const patch = parse(updateKeyBody, request.body, 'key update');
-        if (!(await repo.update(id, patch))) throw notFound(id);
+        const previous = await services.keys.findById(id);
+        if (!previous || !(await repo.update(id, patch))) throw notFound(id);
         services.verifier.forget(id);
         log.info(
           { admin: 'key.update', keyId: id, fields: Object.keys(patch), ip: request.ip },
@@ -123,6 +168,7 @@ export function registerAdminRoutes(app: FastifyInstance, services: Services): v
         );
         const k = await services.keys.findById(id);
         if (!k) throw notFound(id);
+        await record(request, 'key.update', id, toKeyView(previous), toKeyView(k));
         return toKeyView(k);
       });
 
@@ -134,6 +180,7 @@ export function registerAdminRoutes(app: FastifyInstance, services: Services): v
         services.verifier.forget(id);
         if (revoked) log.info({ admin: 'key.revoke', keyId: id, ip: request.ip }, 'admin revoked a key');
         const k = (await services.keys.findById(id)) ?? before;
+        if (revoked) await record(request, 'key.revoke', id, toKeyView(before), toKeyView(k));
         return { ...toKeyView(k), already_revoked: !revoked };
       });
 
@@ -151,6 +198,11 @@ export function registerAdminRoutes(app: FastifyInstance, services: Services): v
           { admin: 'key.rotate', keyId: id, newKeyId: rotated.stored.id, grace, ip: request.ip },
           'admin rotated a key',
         );
+        await record(request, 'key.rotate', id, toKeyView(before), {
+          old: toKeyView(rotated.old),
+          new: toKeyView(rotated.stored),
+          grace,
+        });
         return { ...toKeyView(rotated.stored), key: rotated.key, old: toKeyView(rotated.old) };
       });
 
@@ -184,11 +236,19 @@ export function registerAdminRoutes(app: FastifyInstance, services: Services): v
       admin.get('/policies', async () => policySummary(services));
 
       admin.post('/policies/reload', async (request) => {
+        const previous = services.policies.getStatus().version;
         const ok = await services.policies.reload();
         const status = services.policies.getStatus();
         log.info(
           { admin: 'policies.reload', ok, version: status.version, ip: request.ip },
           'admin reloaded policies',
+        );
+        await record(
+          request,
+          'policies.reload',
+          status.version,
+          { version: previous },
+          ok ? { version: status.version, rule_count: status.ruleCount } : { refused: status.lastError },
         );
         if (!ok)
           throw new AigovError('invalid_request', {

@@ -30,6 +30,9 @@ const keyId = z
   .max(64)
   .regex(/^[\w-]+$/, 'not a key id');
 
+/** A key id, or the identity of a JWT caller (`jwt:<iss>#<sub>`, docs/identity.md). */
+const callerId = z.union([keyId, z.string().startsWith('jwt:').max(700)]);
+
 export const keyIdParams = z.object({ id: keyId }).strict();
 
 export const createKeyBody = z
@@ -81,7 +84,7 @@ export const logsQuery = z
   .object({
     from: timestamp.optional(),
     to: timestamp.optional(),
-    key_id: keyId.optional(),
+    key_id: callerId.optional(),
     team: label.optional(),
     owner: z.string().trim().min(1).max(254).optional(),
     model: z.string().trim().min(1).max(128).optional(),
@@ -104,7 +107,7 @@ export const statsQuery = z
     from: timestamp.optional(),
     to: timestamp.optional(),
     team: label.optional(),
-    key_id: keyId.optional(),
+    key_id: callerId.optional(),
     model: z.string().trim().min(1).max(128).optional(),
     /** How many rows each of by_team / by_model / by_rule keeps (largest first). */
     top: z.coerce.number().int().min(1).max(100).default(10),
@@ -150,6 +153,16 @@ export const dryRunBody = z
   .strict()
   .refine((b) => (b.request === undefined) !== (b.mcp === undefined), 'give exactly one of request, mcp');
 export type DryRunBody = z.infer<typeof dryRunBody>;
+
+export const adminEventsQuery = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(500).default(50),
+    /** next_cursor of the previous page. */
+    cursor: z.coerce.number().int().positive().optional(),
+    actor: z.string().trim().min(1).max(254).optional(),
+    action: z.string().trim().min(1).max(64).optional(),
+  })
+  .strict();
 
 /** What the API answers for a key (never the secret or its hash). */
 export const keyView = z.object({

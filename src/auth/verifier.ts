@@ -5,6 +5,7 @@ import { parseKey } from './key-format.js';
 import { verifySecret } from './hashing.js';
 import { identityOf, type StoredKey } from './key-store.js';
 import type { Throttle } from './throttle.js';
+import type { JwtVerifier } from './jwt.js';
 
 export type AuthFailure = 'invalid_api_key' | 'key_expired' | 'key_revoked' | 'auth_unavailable';
 export type VerifyResult =
@@ -20,6 +21,8 @@ export interface KeyVerifierOptions {
   now?: () => number;
   /** Failed attempts per client IP; over the limit, that IP is refused before any verification. */
   failureThrottle?: Throttle;
+  /** Identity providers whose JWTs are accepted instead of an aigov key (auth.jwt). */
+  jwt?: JwtVerifier | null;
 }
 
 interface Verified {
@@ -55,9 +58,11 @@ export class KeyVerifier {
   private readonly now: () => number;
 
   readonly failureThrottle: Throttle | undefined;
+  readonly jwt: JwtVerifier | null;
 
   constructor(private readonly options: KeyVerifierOptions) {
     this.failureThrottle = options.failureThrottle;
+    this.jwt = options.jwt && options.jwt.size > 0 ? options.jwt : null;
     this.now = options.now ?? Date.now;
     // ttlResolution 0: read the clock on every check (cheap) instead of arming a timer per read.
     const perf = { now: this.now };

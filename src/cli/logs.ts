@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { parseDurationMs } from '../config/duration.js';
 import { AuditChainError, cleanupAuditLog } from '../audit/retention.js';
 import { verifyAll, type ChainBound, type ChainReport } from '../audit/verify.js';
+import { verifyAdminEvents, type AdminChainReport } from '../audit/admin-events.js';
 import { withDb } from './context.js';
 import { CommandError, UsageError } from './usage-error.js';
 
@@ -54,6 +55,11 @@ function describe(c: ChainReport): string {
   return `${head}ok, ${range}, ${c.checkpoints} checkpoints${anchor}`;
 }
 
+function describeAdmin(a: AdminChainReport): string {
+  if (a.break) return `admin events: BROKEN at seq ${a.break.seq}: ${a.break.kind}: ${a.break.message}`;
+  return `admin events: ok, ${a.firstSeq === null ? 'no events' : `seq ${a.firstSeq}..${a.lastSeq} (${a.rows} events)`}`;
+}
+
 export function registerLogCommands(program: Command): void {
   const logs = program.command('logs').description('verify and clean up the audit log');
 
@@ -68,18 +74,21 @@ export function registerLogCommands(program: Command): void {
       const from = bound('--from', opts.from);
       const to = bound('--to', opts.to);
       const progress = new Progress();
-      const report = await withDb(async (db, config) =>
-        verifyAll(db, {
+      const { report, admin } = await withDb(async (db, config) => {
+        const usage = await verifyAll(db, {
           from,
           to,
           replica: opts.replica,
           hmacKey: config.audit.hmac_key,
           onProgress: (p) => progress.update(`verify ${p.replicaId}`, p.done, p.total),
-        }).finally(() => progress.end()),
-      );
-      if (opts.json) process.stdout.write(JSON.stringify(report) + '\n');
+        }).finally(() => progress.end());
+        // The admin trail is its own chain (admin_events); a --replica run is about usage rows only.
+        return { report: usage, admin: opts.replica ? null : await verifyAdminEvents(db) };
+      });
+      if (opts.json) process.stdout.write(JSON.stringify({ ...report, admin_events: admin }) + '\n');
       else {
         for (const c of report.chains) process.stdout.write(describe(c) + '\n');
+        if (admin) process.stdout.write(describeAdmin(admin) + '\n');
         const seconds = (report.elapsedMs / 1000).toFixed(1);
         const legacy = report.legacyRows
           ? `; ${report.legacyRows} rows from before chaining not covered`
@@ -91,7 +100,9 @@ export function registerLogCommands(program: Command): void {
             : `verify ok: ${report.rows} rows in ${report.chains.length} chains, clean, in ${seconds}s${legacy}\n`,
         );
       }
-      if (!report.ok) throw new CommandError('audit log verification failed');
+      if (admin?.break && !opts.json)
+        process.stdout.write('verify FAILED: the admin event chain is broken\n');
+      if (!report.ok || admin?.break) throw new CommandError('audit log verification failed');
     });
 
   logs

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseDurationMs } from './duration.js';
+import { adminOidcSchema, jwtIssuerSchema } from './identity-schema.js';
 
 const duration = z.union([z.number().int().positive(), z.string()]).transform((v, ctx) => {
   if (typeof v === 'number') return v;
@@ -122,6 +123,8 @@ export const configSchema = z
         last_used_flush: duration.default(30_000),
         /** Create and print one development key when the key table is empty (never in production). */
         dev_key: z.boolean().default(true),
+        /** Identity providers whose JWTs are accepted instead of an aigov key (docs/identity.md). */
+        jwt: z.array(jwtIssuerSchema).default([]),
       })
       .strict()
       .prefault({}),
@@ -188,6 +191,8 @@ export const configSchema = z
     admin: z
       .object({
         token: z.string().min(16, 'must be at least 16 characters').nullable().default(null),
+        /** Sign-in to /ui and /admin with an OIDC identity provider, roles from a claim (docs/identity.md). */
+        oidc: adminOidcSchema.nullable().default(null),
       })
       .strict()
       .prefault({}),

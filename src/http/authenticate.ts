@@ -2,11 +2,17 @@ import type { FastifyRequest } from 'fastify';
 import { AigovError } from '../errors.js';
 import { extractApiKey } from '../auth/extract.js';
 import type { KeyIdentity } from '../auth/identity.js';
+import { looksLikeJwt } from '../auth/jwt.js';
+import { KEY_PREFIX } from '../auth/key-format.js';
 import type { KeyVerifier } from '../auth/verifier.js';
 
 /**
  * Resolves the caller's identity or throws the catalogue's 401. A client IP that keeps failing is
  * refused with 429 before any lookup, so key guessing costs the guesser, not the proxy.
+ *
+ * The credential is an aigov key (`aigov_...`, src/auth/key-format.ts) or, when `auth.jwt` names
+ * issuers, a JWT from one of them: same headers, same identity shape, same 401 family. Either way
+ * it sits in a credential header, which is never forwarded upstream.
  */
 export async function authenticate(verifier: KeyVerifier, request: FastifyRequest): Promise<KeyIdentity> {
   const throttle = verifier.failureThrottle;
@@ -15,10 +21,21 @@ export async function authenticate(verifier: KeyVerifier, request: FastifyReques
     if (wait > 0) throw new AigovError('auth_throttled', { retryAfter: wait });
   }
   const raw = extractApiKey(request.headers);
+  if (raw !== null && verifier.jwt && !raw.startsWith(KEY_PREFIX) && looksLikeJwt(raw)) {
+    const jwt = await verifier.jwt.verify(raw);
+    if (jwt.ok) return jwt.identity;
+    if (jwt.reason === 'unavailable')
+      throw new AigovError('auth_unavailable', { retryAfter: 1, message: jwt.message });
+    throttle?.hit(request.ip);
+    throw new AigovError('invalid_token', { message: jwt.message, providerCode: jwt.reason });
+  }
   const result = raw ? await verifier.verify(raw) : null;
   if (result?.ok) return result.identity;
   if (result?.code === 'auth_unavailable') throw new AigovError('auth_unavailable', { retryAfter: 1 });
   throttle?.hit(request.ip);
-  if (!result) throw new AigovError('invalid_api_key', { message: 'Missing aigov API key' });
+  if (!result)
+    throw new AigovError('invalid_api_key', {
+      message: verifier.jwt ? 'Missing aigov API key or bearer token' : 'Missing aigov API key',
+    });
   throw new AigovError(result.code);
 }

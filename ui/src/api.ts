@@ -12,6 +12,22 @@ export class ApiError extends Error {
   }
 }
 
+/** CSRF token of a single sign-on session (from GET /admin/auth/me); kept in memory only. */
+let csrfToken: string | null = null;
+
+export function setCsrf(token: string | null): void {
+  csrfToken = token;
+}
+
+export interface Me {
+  actor: string;
+  role: 'viewer' | 'operator' | 'admin';
+  method: 'token' | 'oidc';
+  name: string | null;
+  capabilities: Record<'logs' | 'stats' | 'keys' | 'approvals' | 'policies' | 'events', boolean>;
+  csrf_token: string | null;
+}
+
 export function getToken(): string | null {
   return sessionStorage.getItem(TOKEN_KEY);
 }
@@ -45,13 +61,15 @@ async function send(
   const token = options.token ?? getToken();
   const headers: Record<string, string> = { accept: 'application/json' };
   if (token) headers.authorization = `Bearer ${token}`;
+  else if (csrfToken && method !== 'GET') headers['x-csrf-token'] = csrfToken;
   if (options.body !== undefined) headers['content-type'] = 'application/json';
   const res = await fetch(`/admin${path}${queryString(options.query)}`, {
     method,
     headers,
     body: options.body === undefined ? undefined : JSON.stringify(options.body),
     cache: 'no-store',
-    credentials: 'omit',
+    // The session cookie of a single sign-on (HttpOnly, SameSite=Lax) goes along; a token does not need it.
+    credentials: token ? 'omit' : 'same-origin',
   });
   if (res.ok) return res;
   let code = 'http_error';

@@ -1,6 +1,6 @@
 import { render } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { api, ApiError, clearToken, getToken, setToken, SIGNED_OUT_EVENT } from './api.js';
+import { api, ApiError, clearToken, getToken, setCsrf, setToken, SIGNED_OUT_EVENT, type Me } from './api.js';
 import { errorText } from './format.js';
 import { Decisions } from './views/decisions.js';
 import { Keys } from './views/keys.js';
@@ -9,11 +9,11 @@ import { Policies } from './views/policies.js';
 import { Approvals } from './views/approvals.js';
 
 const VIEWS = {
-  overview: { label: 'Overview', view: Overview },
-  decisions: { label: 'Decisions', view: Decisions },
-  keys: { label: 'Keys', view: Keys },
-  policies: { label: 'Policies', view: Policies },
-  approvals: { label: 'Approvals', view: Approvals },
+  overview: { label: 'Overview', view: Overview, needs: 'stats' },
+  decisions: { label: 'Decisions', view: Decisions, needs: 'logs' },
+  keys: { label: 'Keys', view: Keys, needs: 'keys' },
+  policies: { label: 'Policies', view: Policies, needs: 'policies' },
+  approvals: { label: 'Approvals', view: Approvals, needs: 'approvals' },
 } as const;
 type ViewName = keyof typeof VIEWS;
 
@@ -22,7 +22,7 @@ function currentView(): ViewName {
   return name in VIEWS ? (name as ViewName) : 'overview';
 }
 
-function SignIn(props: { onSignedIn: () => void; notice: string | null }) {
+function SignIn(props: { onSignedIn: () => void; notice: string | null; sso: boolean }) {
   const [token, setTokenText] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -56,6 +56,13 @@ function SignIn(props: { onSignedIn: () => void; notice: string | null }) {
           Sign in with the server's admin token (ADMIN_TOKEN). It is kept only for this tab.
         </p>
         {props.notice && <p role="status">{props.notice}</p>}
+        {props.sso && (
+          <p>
+            <a class="button" href="/admin/auth/login?return_to=/ui/">
+              Sign in with single sign-on
+            </a>
+          </p>
+        )}
         <label>
           Admin token
           <input
@@ -84,9 +91,28 @@ function SignIn(props: { onSignedIn: () => void; notice: string | null }) {
 
 function App() {
   const [signedIn, setSignedIn] = useState(getToken() !== null);
+  const [me, setMe] = useState<Me | null>(null);
+  const [sso, setSso] = useState(false);
   const [notice, setNotice] = useState<string | null>(null);
   const [view, setView] = useState<ViewName>(currentView());
   const main = useRef<HTMLElement>(null);
+
+  // Who is signed in (token or single sign-on session), with what role; and is SSO offered.
+  useEffect(() => {
+    if (signedIn || getToken() === null)
+      // token '': no Authorization header and no "session ended" notice when nobody is signed in yet.
+      api<Me>('GET', '/auth/me', getToken() === null ? { token: '' } : {})
+        .then((m) => {
+          setCsrf(m.csrf_token);
+          setMe(m);
+          setSignedIn(true);
+        })
+        .catch(() => setMe(null));
+    if (!signedIn)
+      api<{ oidc: boolean }>('GET', '/auth/config', { token: '' })
+        .then((c) => setSso(c.oidc))
+        .catch(() => setSso(false));
+  }, [signedIn]);
 
   useEffect(() => {
     const onHash = () => {
@@ -112,6 +138,7 @@ function App() {
   if (!signedIn)
     return (
       <SignIn
+        sso={sso}
         notice={notice}
         onSignedIn={() => {
           setNotice(null);
@@ -120,7 +147,8 @@ function App() {
       />
     );
 
-  const View = VIEWS[view].view;
+  const allowed = (name: ViewName): boolean => me === null || me.capabilities[VIEWS[name].needs];
+  const View = allowed(view) ? VIEWS[view].view : VIEWS.overview.view;
   return (
     <>
       <a class="skip" href="#main" onClick={(e) => (e.preventDefault(), main.current?.focus())}>
@@ -130,7 +158,7 @@ function App() {
         <span class="brand">aigov</span>
         <nav aria-label="Main">
           <ul>
-            {(Object.keys(VIEWS) as ViewName[]).map((name) => (
+            {(Object.keys(VIEWS) as ViewName[]).filter(allowed).map((name) => (
               <li key={name}>
                 <a href={`#/${name}`} aria-current={view === name ? 'page' : undefined}>
                   {VIEWS[name].label}
@@ -139,13 +167,24 @@ function App() {
             ))}
           </ul>
         </nav>
+        {me && (
+          <span class="who" aria-label="Signed in as">
+            {me.name ?? me.actor} <span class="muted">({me.role})</span>
+          </span>
+        )}
         <button
           type="button"
           class="secondary signout"
           onClick={() => {
-            clearToken();
-            setNotice('Signed out.');
-            setSignedIn(false);
+            const done = () => {
+              clearToken();
+              setCsrf(null);
+              setMe(null);
+              setNotice('Signed out.');
+              setSignedIn(false);
+            };
+            if (me?.method === 'oidc') void api('POST', '/auth/logout').finally(done);
+            else done();
           }}
         >
           Sign out
