@@ -19,6 +19,7 @@ import { registerEvaluateRoute } from './routes/evaluate.js';
 import { registerCheckRoute } from './routes/check.js';
 import { registerProviderRoutes } from './routes/provider-routes.js';
 import { registerJsonBody } from './http/json-body.js';
+import { registerMultipartBody } from './http/multipart.js';
 import { registerOpenApi } from './http/openapi.js';
 import { registerMetricsRoute } from './routes/metrics.js';
 import type { ProviderFamily } from './providers/types.js';
@@ -149,6 +150,7 @@ export async function buildApp(services: Services, options: BuildAppOptions = {}
   });
 
   registerJsonBody(app);
+  registerMultipartBody(app);
   if (config.server.cors_origins.length > 0)
     await app.register(cors, {
       origin: corsOrigin(config.server.cors_origins),

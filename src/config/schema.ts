@@ -77,6 +77,14 @@ export const configSchema = z
           .int()
           .positive()
           .default(4 * 1024 * 1024),
+        /** Multipart uploads (audio, images, files): file parts are spooled to disk, never held in memory. */
+        upload_limit_bytes: z
+          .number()
+          .int()
+          .positive()
+          .default(512 * 1024 * 1024),
+        /** Where file parts are spooled while a policy decides ('' = the OS temporary directory). */
+        upload_dir: z.string().default(''),
         trust_proxy: z.union([z.boolean(), z.string(), z.array(z.string())]).default(false),
         request_timeout: duration.default(600_000),
         headers_timeout: duration.default(10_000),
