@@ -223,6 +223,21 @@ export const configSchema = z
       .prefault({}),
     providers: z.array(providerSchema).min(1),
     pricing: z.array(priceSchema).default([]),
+    /** Routes aigov does not govern, proxied opaquely (authenticated, counted, audited). Empty: 404. */
+    passthrough: z
+      .array(
+        z
+          .object({
+            provider: z.string().min(1),
+            routes: z.array(z.string().regex(/^\//, 'a path glob starting with /')).min(1),
+            methods: z
+              .array(z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']))
+              .min(1)
+              .default(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']),
+          })
+          .strict(),
+      )
+      .default([]),
   })
   .strict();
 

@@ -255,7 +255,7 @@ t.test('files and batches through the openai SDK', async (t) => {
     const ok = batches.find((r) => r['status_code'] === 200)!;
     const bnote = (ok['reasons'] as Record<string, unknown>[]).find((x) => x['batch'] === true)!;
     t.equal(bnote['lines'], 20);
-    t.equal(bnote["estimated_tokens"], 20 * 103);
+    t.equal(bnote['estimated_tokens'], 20 * 103);
     t.equal(ok['model'], 'gpt-4o-mini');
     t.ok(
       batches.some((r) => r['status_code'] === 429 && (r['policy_ids'] as string[]).includes('small-budget')),

@@ -261,6 +261,11 @@ export async function handleSurface(
     json(res, 200, { object: 'list', data: [...state.batches.values()], has_more: false });
     return true;
   }
+  if (path.startsWith('/v1/fine_tuning/')) {
+    // A route aigov does not govern (passthrough tests): echoes what arrived.
+    json(res, 200, { object: 'fine_tuning.job', id: 'ftjob-mock', method, received: body });
+    return true;
+  }
   const batchMatch = /^\/v1\/batches\/([^/]+)(\/cancel)?$/.exec(path);
   if (batchMatch) {
     const b = state.batches.get(batchMatch[1]!);
