@@ -21,6 +21,7 @@ import { registerProviderRoutes } from './routes/provider-routes.js';
 import { registerJsonBody } from './http/json-body.js';
 import { registerMultipartBody } from './http/multipart.js';
 import { registerPassthrough } from './passthrough/index.js';
+import { registerRealtime } from './realtime/index.js';
 import { registerOpenApi } from './http/openapi.js';
 import { registerMetricsRoute } from './routes/metrics.js';
 import type { ProviderFamily } from './providers/types.js';
@@ -155,6 +156,7 @@ export async function buildApp(services: Services, options: BuildAppOptions = {}
   });
 
   registerPassthrough(app, services);
+  registerRealtime(app, services);
   registerJsonBody(app);
   registerMultipartBody(app);
   if (config.server.cors_origins.length > 0)

@@ -8,6 +8,8 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import {
+  attachRealtime,
+  type RealtimeSessionRecord,
   handleSurface,
   isMultipart,
   readMultipart,
@@ -65,6 +67,8 @@ export interface MockProvider {
   requests: RecordedRequest[];
   /** Files and batches the mock holds (uploaded through /v1/files, created at /v1/batches). */
   surface: SurfaceState;
+  /** Realtime WebSocket sessions the mock accepted, with the events it received. */
+  realtime: RealtimeSessionRecord[];
   setBehavior(b: Partial<MockBehavior>): void;
   /** Back to the defaults (and to the options' behaviour). */
   resetBehavior(): void;
@@ -573,6 +577,8 @@ export async function startMockProvider(opts: MockProviderOptions = {}): Promise
     });
   });
   server.keepAliveTimeout = 60_000;
+  const realtime: RealtimeSessionRecord[] = [];
+  const wss = attachRealtime(server, realtime);
   server.on('connection', (s: Socket) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
@@ -585,6 +591,7 @@ export async function startMockProvider(opts: MockProviderOptions = {}): Promise
     port,
     requests,
     surface,
+    realtime,
     setBehavior(b) {
       behavior = { ...behavior, ...b };
     },
@@ -593,6 +600,7 @@ export async function startMockProvider(opts: MockProviderOptions = {}): Promise
     },
     close() {
       return new Promise<void>((resolve) => {
+        for (const c of wss.clients) c.terminate();
         server.close(() => {
           surface.close();
           resolve();

@@ -5,7 +5,9 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, mkdtempSync, rmSync } from 'node:fs';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
@@ -278,4 +280,47 @@ export async function handleSurface(
     return true;
   }
   return false;
+}
+
+export interface RealtimeSessionRecord {
+  url: string;
+  headers: IncomingMessage['headers'];
+  /** Client events the mock received, parsed. */
+  events: Record<string, unknown>[];
+}
+
+/**
+ * A Realtime upstream on the mock's port: `session.created` on connect, every client event
+ * recorded, `response.done` with usage (10 in, 5 out) for each `response.create`.
+ */
+export function attachRealtime(server: Server, sessions: RealtimeSessionRecord[]): WebSocketServer {
+  const wss = new WebSocketServer({
+    noServer: true,
+    handleProtocols: (p) => (p.has('realtime') ? 'realtime' : false),
+  });
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const record: RealtimeSessionRecord = { url: req.url ?? '', headers: req.headers, events: [] };
+      sessions.push(record);
+      ws.send(JSON.stringify({ type: 'session.created', event_id: 'ev_1', session: { id: 'sess_1' } }));
+      ws.on('message', (data: Buffer) => {
+        const ev = JSON.parse(data.toString()) as Record<string, unknown>;
+        record.events.push(ev);
+        if (ev['type'] === 'response.create')
+          ws.send(
+            JSON.stringify({
+              type: 'response.done',
+              event_id: `ev_${record.events.length}`,
+              response: {
+                id: 'resp_1',
+                status: 'completed',
+                output: [],
+                usage: { total_tokens: 15, input_tokens: 10, output_tokens: 5 },
+              },
+            }),
+          );
+      });
+    });
+  });
+  return wss;
 }
