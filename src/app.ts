@@ -20,6 +20,9 @@ import { registerEvaluateRoute } from './routes/evaluate.js';
 import { registerCheckRoute } from './routes/check.js';
 import { registerProviderRoutes } from './routes/provider-routes.js';
 import { registerJsonBody } from './http/json-body.js';
+import { registerMultipartBody } from './http/multipart.js';
+import { registerPassthrough } from './passthrough/index.js';
+import { registerRealtime } from './realtime/index.js';
 import { registerOpenApi } from './http/openapi.js';
 import { registerMetricsRoute } from './routes/metrics.js';
 import type { ProviderFamily } from './providers/types.js';
@@ -145,11 +148,18 @@ export async function buildApp(services: Services, options: BuildAppOptions = {}
     const otherMethod = METHODS.some((m) => m !== request.method && app.hasRoute({ url: path, method: m }));
     const err = otherMethod
       ? new AigovError('method_not_allowed', { message: `Method ${request.method} not allowed on ${path}` })
-      : new AigovError('not_found', { message: `No route ${request.method} ${path}` });
+      : new AigovError('not_found', {
+          message:
+            `No route ${request.method} ${path}: aigov serves the provider routes it governs; ` +
+            'others are forwarded only when listed in the passthrough setting',
+        });
     return sendError(reply, err, familyForPath(path));
   });
 
+  registerPassthrough(app, services);
+  registerRealtime(app, services);
   registerJsonBody(app);
+  registerMultipartBody(app);
   if (config.server.cors_origins.length > 0)
     await app.register(cors, {
       origin: corsOrigin(config.server.cors_origins),

@@ -9,7 +9,8 @@ export interface AuditRow {
   route: string;
   provider: string | null;
   model: string | null;
-  decision: 'allow' | 'block' | 'redact' | 'error';
+  /** `passthrough`: an opaque proxied route (config `passthrough`), authenticated and counted, not inspected. */
+  decision: 'allow' | 'block' | 'redact' | 'error' | 'passthrough';
   policyIds: string[];
   reasons: unknown;
   riskScore: number | null;

@@ -78,6 +78,14 @@ export const configSchema = z
           .int()
           .positive()
           .default(4 * 1024 * 1024),
+        /** Multipart uploads (audio, images, files): file parts are spooled to disk, never held in memory. */
+        upload_limit_bytes: z
+          .number()
+          .int()
+          .positive()
+          .default(512 * 1024 * 1024),
+        /** Where file parts are spooled while a policy decides ('' = the OS temporary directory). */
+        upload_dir: z.string().default(''),
         trust_proxy: z.union([z.boolean(), z.string(), z.array(z.string())]).default(false),
         request_timeout: duration.default(600_000),
         headers_timeout: duration.default(10_000),
@@ -227,6 +235,21 @@ export const configSchema = z
       .prefault({}),
     providers: z.array(providerSchema).min(1),
     pricing: z.array(priceSchema).default([]),
+    /** Routes aigov does not govern, proxied opaquely (authenticated, counted, audited). Empty: 404. */
+    passthrough: z
+      .array(
+        z
+          .object({
+            provider: z.string().min(1),
+            routes: z.array(z.string().regex(/^\//, 'a path glob starting with /')).min(1),
+            methods: z
+              .array(z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']))
+              .min(1)
+              .default(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']),
+          })
+          .strict(),
+      )
+      .default([]),
   })
   .strict();
 

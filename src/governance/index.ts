@@ -47,3 +47,4 @@ export function assess(lookup: ProviderLookup, input: AssessInput): Assessment {
       : {}),
   };
 }
+export * from './batch.js';

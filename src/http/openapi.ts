@@ -140,6 +140,12 @@ const KIND_SUMMARY: Record<RouteSpec['kind'], string> = {
   models: 'List models',
   messages: 'Messages',
   count_tokens: 'Count tokens',
+  images: 'Images',
+  audio_speech: 'Text to speech',
+  audio_transcription: 'Speech to text',
+  moderations: 'Moderations',
+  files: 'Files',
+  batches: 'Batches',
 };
 
 const GOVERNANCE_HEADERS = {
@@ -212,7 +218,9 @@ export function providerRouteSchema({ family, spec, provider }: ProviderRouteDoc
         : ''),
     tags: [provider ? `Provider: ${provider}` : FAMILY_TAG[family]],
     security: SECURITY.key,
-    ...(spec.method === 'POST' ? { body: jsonSchema(providerRequest, 'input') } : {}),
+    ...(spec.method === 'POST' && spec.body !== 'multipart'
+      ? { body: jsonSchema(providerRequest, 'input') }
+      : {}),
     response: resp,
   };
 }

@@ -3,7 +3,7 @@ import type { KeyIdentity } from '../auth/identity.js';
 import { AigovError } from '../errors.js';
 import type { CompiledLimitRule, LimitMetric } from '../policy/limit-rule.js';
 import type { NormalizedRequest } from '../providers/types.js';
-import { estimateAmounts, usdToMicro, type CostEstimator } from './estimate.js';
+import { estimateAmounts, microToUsd, usdToMicro, type CostEstimator } from './estimate.js';
 import { limitHeaders, retryAfterSeconds, type HeaderInput } from './headers.js';
 import {
   LimitStoreUnavailable,
@@ -178,6 +178,19 @@ export class Limiter {
       return refusal.allowed ? { ...refusal, allowed: true } : refusal;
     }
     return this.decidePeek(applicable, items, states);
+  }
+
+  /**
+   * What `reserve` would count for one request, in tokens and USD: callers that reserve many
+   * requests at once (a batch) sum these and pass the total as an EstimateOverride.
+   */
+  estimate(req: NormalizedRequest): { tokens: number; costUsd: number } {
+    const amounts = estimateAmounts(req, {
+      defaultOutputTokens: this.defaultOutputTokens,
+      estimateCost: this.estimateCost,
+      unknownCostUsd: this.unknownCostUsd,
+    });
+    return { tokens: amounts.tokens, costUsd: microToUsd(amounts.cost_usd) };
   }
 
   async close(): Promise<void> {

@@ -25,15 +25,34 @@ import type { SseEvent } from './sse.js';
 import type { JsonPath, NormalizedRequest, ProviderFamily, TextSlot, Usage } from './types.js';
 
 export type RouteKind =
-  'chat' | 'completions' | 'embeddings' | 'responses' | 'models' | 'messages' | 'count_tokens';
+  | 'chat'
+  | 'completions'
+  | 'embeddings'
+  | 'responses'
+  | 'models'
+  | 'messages'
+  | 'count_tokens'
+  | 'images'
+  | 'audio_speech'
+  | 'audio_transcription'
+  | 'moderations'
+  | 'files'
+  | 'batches';
 
 export interface RouteSpec {
-  method: 'GET' | 'POST';
-  /** Path as the provider serves it, always starting with /v1. */
+  method: 'GET' | 'POST' | 'DELETE';
+  /** Path as the provider serves it, always starting with /v1; `:name` segments are parameters. */
   path: string;
   kind: RouteKind;
   /** false: only authenticate (e.g. GET /v1/models); no policies, limits or budgets. */
   governed: boolean;
+  /**
+   * How the request body arrives: JSON (default) or multipart/form-data, whose text fields are
+   * normalised as a flat object of strings and whose file parts are streamed, never held whole.
+   */
+  body?: 'json' | 'multipart';
+  /** The answer may be binary (audio, file content): relayed as a stream, untouched. */
+  binary?: boolean;
 }
 
 export interface NormalizeInput {

@@ -18,7 +18,7 @@ export interface ProxyDeps {
   verifier: KeyVerifier;
   providers: ProviderRegistry;
   policies: { current(): CompiledPolicySet };
-  limiter: Pick<Limiter, 'reserve' | 'reconcile' | 'release'>;
+  limiter: Pick<Limiter, 'reserve' | 'reconcile' | 'release' | 'estimate'>;
   audit: {
     accepting(): boolean;
     enqueue(row: AuditRow): boolean;
@@ -30,6 +30,8 @@ export interface ProxyDeps {
   auditContent(norm: NormalizedRequest, decision: Decision | null): string | null;
   /** audit.durability: `sync` writes the row before the answer. */
   durability: 'sync' | 'batched';
+  /** Multipart uploads: spool directory ('' = OS temp) and the ceiling on their file bytes. */
+  uploads: { dir: string; maxBytes: number };
 }
 
 export const UNKNOWN_USAGE: Usage = { promptTokens: null, completionTokens: null, totalTokens: null };
@@ -39,6 +41,8 @@ export interface Call {
   readonly request: FastifyRequest;
   readonly reply: FastifyReply;
   readonly spec: RouteSpec;
+  /** The concrete upstream route: spec.path with its `:params` filled from the URL. */
+  readonly route: string;
   readonly family: ProviderFamily;
   readonly row: AuditRow;
   /** performance.now() when the request arrived. */
@@ -73,6 +77,21 @@ export function governanceHeaders(call: Call): Record<string, string> {
 /** Time spent in aigov itself: everything but waiting for the provider. */
 export function overheadMs(call: Call): number {
   return Math.max(0, performance.now() - call.started - call.upstreamMs);
+}
+
+/** spec.path with its `:params` taken from the request path (which may carry a /<provider> prefix). */
+export function concreteRoute(spec: RouteSpec, url: string): string {
+  if (!spec.path.includes(':')) return spec.path;
+  const q = url.indexOf('?');
+  const path = q === -1 ? url : url.slice(0, q);
+  const n = spec.path.split('/').length;
+  return (
+    '/' +
+    path
+      .split('/')
+      .slice(-(n - 1))
+      .join('/')
+  );
 }
 
 export function searchOf(url: string): string {

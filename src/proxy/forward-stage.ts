@@ -3,7 +3,7 @@ import { applyRedactions } from '../policy/index.js';
 import type { ProviderRuntime } from '../providers/registry.js';
 import type { CallAbort } from './call-abort.js';
 import { searchOf, type Call, type DecidedCall, type ProxyDeps } from './call.js';
-import { sendUpstream, type UpstreamCall } from './forward.js';
+import { sendUpstream, type UpstreamBody, type UpstreamCall } from './forward.js';
 import { upstreamError } from './upstream-errors.js';
 
 export interface PreparedRequest {
@@ -39,7 +39,7 @@ export async function forwardStage(
   call: Call,
   deps: Pick<ProxyDeps, 'providers'>,
   provider: ProviderRuntime,
-  body: Buffer | string | null,
+  body: UpstreamBody,
   abort: CallAbort,
   /** false: a 5xx answer is passed back as it is (ungoverned routes such as GET /v1/models). */
   rejectServerErrors = true,
@@ -50,7 +50,7 @@ export async function forwardStage(
       primary: provider,
       registry: deps.providers,
       method: call.spec.method,
-      route: call.spec.path,
+      route: call.route,
       search: searchOf(call.request.url),
       incomingHeaders: call.request.headers,
       requestId: call.request.id,
@@ -75,6 +75,17 @@ export async function forwardStage(
     });
   }
   return upstream;
+}
+
+/** A binary 2xx answer (speech audio, file content): relayed as a stream, untouched. */
+export function isBinaryAnswer(call: Call, upstream: UpstreamCall): boolean {
+  const type = String(upstream.response.headers['content-type'] ?? '');
+  return (
+    call.spec.binary === true &&
+    upstream.response.statusCode < 300 &&
+    !type.includes('json') &&
+    !type.includes('text/event-stream')
+  );
 }
 
 /** A 200 event stream the caller asked for: relayed event by event, not buffered. */

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { AigovError } from '../errors.js';
 import type { CallAbort } from './call-abort.js';
@@ -15,13 +16,26 @@ export interface UpstreamCall {
 export interface SendInput {
   primary: ProviderRuntime;
   registry: ProviderRegistry;
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'DELETE';
   route: string;
   search: string;
   incomingHeaders: Record<string, string | string[] | undefined>;
   requestId: string;
-  body: Buffer | string | null;
+  body: UpstreamBody;
   signal: CallAbort;
+}
+
+/** JSON bytes, nothing, or a streamed body (multipart) opened afresh for each attempt. */
+export type UpstreamBody = Buffer | string | null | StreamedBody;
+
+export interface StreamedBody {
+  contentType: string;
+  length: number;
+  open(): Readable;
+}
+
+function isStreamed(body: UpstreamBody): body is StreamedBody {
+  return typeof body === 'object' && body !== null && !Buffer.isBuffer(body);
 }
 
 function retryableStatus(status: number): boolean {
@@ -61,13 +75,18 @@ export async function sendUpstream(input: SendInput): Promise<UpstreamCall> {
     const path = url.startsWith(provider.origin)
       ? url.slice(provider.origin.length) || '/'
       : new URL(url).pathname;
+    const streamed = isStreamed(input.body) ? input.body : null;
+    if (streamed) {
+      headers['content-type'] = streamed.contentType;
+      headers['content-length'] = String(streamed.length);
+    } else if (input.body === null && input.method !== 'POST') delete headers['content-type'];
     const sentAt = performance.now();
     try {
       const response = await provider.pool.request({
         method: input.method,
         path,
         headers,
-        body: input.body,
+        body: streamed ? streamed.open() : (input.body as Buffer | string | null),
         signal: input.signal,
         headersTimeout: provider.timeouts.firstByte,
         bodyTimeout: provider.timeouts.idle,

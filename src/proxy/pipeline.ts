@@ -9,11 +9,14 @@ import type { RouteSpec } from '../providers/adapter.js';
 import type { ProviderRuntime } from '../providers/registry.js';
 import type { ProviderFamily } from '../providers/types.js';
 import { CallAbort } from './call-abort.js';
-import { governanceHeaders, UNKNOWN_USAGE, type Call, type ProxyDeps } from './call.js';
-import { forwardStage, isEventStream, prepareRequest } from './forward-stage.js';
+import { noteBatch } from './batch-stage.js';
+import { concreteRoute, governanceHeaders, UNKNOWN_USAGE, type Call, type ProxyDeps } from './call.js';
+import { forwardStage, isBinaryAnswer, isEventStream, prepareRequest } from './forward-stage.js';
+import { inputStage, prepareForm } from './input-stage.js';
 import { readBody } from './forward.js';
 import { recordBeforeAnswer, recordStage, settleStage } from './record.js';
 import { MAX_RESPONSE_BYTES, relayBufferedStage } from './relay-buffered.js';
+import { relayBinaryStage } from './relay-binary.js';
 import { relayStreamedStage } from './relay-streamed.js';
 import { requestPolicyStage } from './request-policy.js';
 import { passBackHeaders } from './response-headers.js';
@@ -55,6 +58,7 @@ export async function governedCall(
     reply,
     spec,
     family,
+    route: concreteRoute(spec, request.url),
     row: baseRow(request, providerName ? `/${providerName}${spec.path}` : spec.path, null),
     started: performance.now() - reply.elapsedTime,
     policySet: deps.policies.current(),
@@ -71,20 +75,27 @@ export async function governedCall(
     await authenticateStage(call, deps);
     if (bodyError) throw bodyError;
     if (spec.governed) {
-      const decided = await requestPolicyStage(call, deps, providerName);
-      const prepared = prepareRequest(decided);
+      const input = await inputStage(call, deps, providerName);
       const abort = new CallAbort();
       const onClose = (): void => {
         if (!reply.raw.writableEnded) abort.abort();
       };
-      reply.raw.once('close', onClose);
       try {
+        const decided = await requestPolicyStage(call, deps, providerName, input.adjust).finally(() => {
+          if (input.batch) noteBatch(call.row, input.batch);
+        });
+        const prepared = input.form
+          ? { body: prepareForm(decided, input), clientWantsUsage: true }
+          : prepareRequest(decided);
+        reply.raw.once('close', onClose);
         const upstream = await forwardStage(call, deps, decided.provider, prepared.body, abort);
         if (isEventStream(decided, upstream))
           await relayStreamedStage(decided, upstream, prepared.clientWantsUsage, abort);
+        else if (isBinaryAnswer(decided, upstream)) await relayBinaryStage(decided, upstream);
         else await relayBufferedStage(decided, deps, upstream);
       } finally {
         reply.raw.removeListener('close', onClose);
+        await input.cleanup();
       }
     } else {
       const provider = resolveForProxy(deps.providers, family, providerName, request.body);
@@ -112,6 +123,7 @@ export async function governedCall(
 /** GET /v1/models and the like: authenticated, forwarded, recorded; no policies or limits. */
 async function forwardUngoverned(call: Call, deps: ProxyDeps, provider: ProviderRuntime): Promise<void> {
   const upstream = await forwardStage(call, deps, provider, null, new CallAbort(), false);
+  if (isBinaryAnswer(call, upstream)) return relayBinaryStage(call, upstream);
   const raw = await readBody(upstream.response.body, MAX_RESPONSE_BYTES);
   call.upstreamMs = performance.now() - upstream.sentAt;
   call.row.statusCode = upstream.response.statusCode;

@@ -33,6 +33,10 @@ export async function relayBufferedStage(
       const inspected = inspectResponse(call, json);
       if (inspected.changed) out = JSON.stringify(inspected.body);
     }
+  } else if (response.statusCode < 300 && call.spec.kind === 'audio_transcription' && raw.length > 0) {
+    // A transcript asked for as text/srt/vtt is still the transcript: output rules see it.
+    const inspected = inspectResponse(call, { text: raw.toString('utf8') });
+    if (inspected.changed) out = String((inspected.body as { text: unknown }).text);
   }
   row.statusCode = response.statusCode;
   if (response.statusCode >= 400) row.error = `upstream_${response.statusCode}`;

@@ -1,6 +1,15 @@
 import { AigovError } from '../errors.js';
 import { decideRequest, normalizeFor, resolveForProxy } from '../governance/index.js';
+import type { EstimateOverride } from '../limits/limiter.js';
 import type { Call, DecidedCall, ProxyDeps } from './call.js';
+
+/** What an input stage learnt that the body alone does not say (a batch file's model and size). */
+export interface PolicyAdjust {
+  /** The model policies and the allow-list judge, when the body names none (batches, batch files). */
+  model?: string | null;
+  /** Replaces the limiter's per-request estimate (a batch reserves all its lines at once). */
+  estimate?: EstimateOverride;
+}
 
 /**
  * Request policy: resolve the provider, normalise, decide (model access + rules) through the
@@ -10,12 +19,14 @@ export async function requestPolicyStage(
   call: Call,
   deps: Pick<ProxyDeps, 'providers' | 'audit' | 'limiter'>,
   providerName: string | null,
+  adjust: PolicyAdjust = {},
 ): Promise<DecidedCall> {
   const key = call.key!;
   const provider = resolveForProxy(deps.providers, call.family, providerName, call.request.body);
   call.provider = provider;
   call.row.provider = provider.name;
-  const norm = normalizeFor({ provider, route: call.spec.path }, call.request.body);
+  const normalized = normalizeFor({ provider, route: call.spec.path }, call.request.body);
+  const norm = adjust.model !== undefined ? { ...normalized, model: adjust.model } : normalized;
   call.norm = norm;
   call.row.model = norm.model;
   call.row.stream = norm.stream;
@@ -31,7 +42,7 @@ export async function requestPolicyStage(
   if (decision.refusal) throw decision.refusal;
 
   if (!deps.audit.accepting()) throw new AigovError('audit_unavailable');
-  const limits = await deps.limiter.reserve(call.policySet.limitRules, norm, key);
+  const limits = await deps.limiter.reserve(call.policySet.limitRules, norm, key, adjust.estimate);
   row.degraded = limits.degraded;
   for (const id of limits.monitorMatches) if (!row.policyIds.includes(id)) row.policyIds.push(id);
   for (const [name, value] of Object.entries(limits.headers)) call.reply.header(name, value);

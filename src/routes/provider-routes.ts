@@ -24,6 +24,7 @@ export function registerProviderRoutes(app: FastifyInstance, services: Services)
       app.route({
         method: spec.method,
         url: spec.path,
+        config: { multipart: spec.body === 'multipart' },
         errorHandler: bodyErrorHandler(deps, (request) => {
           const fam = familyFor(spec, family, request);
           return { spec: targetFor(spec, family, fam), family: fam, provider: null };
@@ -40,6 +41,7 @@ export function registerProviderRoutes(app: FastifyInstance, services: Services)
       app.route({
         method: spec.method,
         url: `/${provider.name}${spec.path}`,
+        config: { multipart: spec.body === 'multipart' },
         errorHandler: bodyErrorHandler(deps, () => ({
           spec,
           family: provider.family,
@@ -94,5 +96,6 @@ function proxyDeps(services: Services): ProxyDeps {
     pricing: services.pricing,
     auditContent: (norm, decision) => services.auditContent(norm, decision),
     durability: services.config.audit.durability,
+    uploads: { dir: services.config.server.upload_dir, maxBytes: services.config.server.upload_limit_bytes },
   };
 }

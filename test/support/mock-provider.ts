@@ -7,6 +7,16 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import {
+  attachRealtime,
+  type RealtimeSessionRecord,
+  handleSurface,
+  isMultipart,
+  readMultipart,
+  surfaceState,
+  type ReceivedForm,
+  type SurfaceState,
+} from './mock-surface.js';
 
 export interface MockBehavior {
   /** Fixed reply text; default "Hello from the mock provider." */
@@ -31,14 +41,18 @@ export interface MockBehavior {
   omitUsage: boolean;
   /** Fixed token counts; default: ceil(chars / 4) of prompt and reply. */
   usage: { prompt: number; completion: number } | null;
+  /** Bytes of audio /v1/audio/speech answers with. */
+  speechBytes: number;
 }
 
 export interface RecordedRequest {
   method: string;
   path: string;
   headers: Record<string, string | string[] | undefined>;
-  /** Parsed JSON, the raw string when not JSON, or null for no body. */
+  /** Parsed JSON, the raw string when not JSON, null for no body, or the form of a multipart body. */
   body: unknown;
+  /** Multipart requests: text fields and received files (size, hash, text when small). */
+  form?: ReceivedForm;
 }
 
 export interface MockProviderOptions {
@@ -51,6 +65,10 @@ export interface MockProvider {
   url: string;
   port: number;
   requests: RecordedRequest[];
+  /** Files and batches the mock holds (uploaded through /v1/files, created at /v1/batches). */
+  surface: SurfaceState;
+  /** Realtime WebSocket sessions the mock accepted, with the events it received. */
+  realtime: RealtimeSessionRecord[];
   setBehavior(b: Partial<MockBehavior>): void;
   /** Back to the defaults (and to the options' behaviour). */
   resetBehavior(): void;
@@ -71,6 +89,7 @@ const DEFAULTS: MockBehavior = {
   chunks: 5,
   omitUsage: false,
   usage: null,
+  speechBytes: 256 * 1024,
 };
 
 const sleep = (ms: number): Promise<void> =>
@@ -470,10 +489,12 @@ export async function startMockProvider(opts: MockProviderOptions = {}): Promise
   let behavior: MockBehavior = { ...base };
   const requests: RecordedRequest[] = [];
   const sockets = new Set<Socket>();
+  const surface = surfaceState();
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const raw = await readBody(req);
-    let parsed: unknown = null;
+    const form = isMultipart(req) ? await readMultipart(req, surface.dir) : null;
+    const raw = form ? '' : await readBody(req);
+    let parsed: unknown = form ? form.fields : null;
     if (raw !== '') {
       try {
         parsed = JSON.parse(raw);
@@ -483,7 +504,14 @@ export async function startMockProvider(opts: MockProviderOptions = {}): Promise
     }
     const q = req.url?.indexOf('?') ?? -1;
     const path = q === -1 ? (req.url ?? '/') : (req.url ?? '/').slice(0, q);
-    if (record) requests.push({ method: req.method ?? 'GET', path, headers: req.headers, body: parsed });
+    if (record)
+      requests.push({
+        method: req.method ?? 'GET',
+        path,
+        headers: req.headers,
+        body: parsed,
+        ...(form ? { form } : {}),
+      });
     const b: MockBehavior = { ...behavior, ...parseBehaviorHeader(req.headers['x-mock-behavior']) };
     if (b.hang) return;
     if (b.reset) {
@@ -500,6 +528,15 @@ export async function startMockProvider(opts: MockProviderOptions = {}): Promise
       sendJson(res, 200, 'anthropic-version' in req.headers ? ANTHROPIC_MODELS : MODELS);
       return;
     }
+    const surfaceUsage = b.usage ?? { prompt: tokens(promptText(body)), completion: tokens(b.reply) };
+    if (
+      await handleSurface(surface, req, res, path, body, form, {
+        reply: b.reply,
+        usage: surfaceUsage,
+        speechBytes: b.speechBytes,
+      })
+    )
+      return;
     if (req.method !== 'POST') {
       sendJson(res, 404, failBody(path, 404));
       return;
@@ -540,6 +577,8 @@ export async function startMockProvider(opts: MockProviderOptions = {}): Promise
     });
   });
   server.keepAliveTimeout = 60_000;
+  const realtime: RealtimeSessionRecord[] = [];
+  const wss = attachRealtime(server, realtime);
   server.on('connection', (s: Socket) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
@@ -551,6 +590,8 @@ export async function startMockProvider(opts: MockProviderOptions = {}): Promise
     url: `http://127.0.0.1:${port}`,
     port,
     requests,
+    surface,
+    realtime,
     setBehavior(b) {
       behavior = { ...behavior, ...b };
     },
@@ -559,7 +600,11 @@ export async function startMockProvider(opts: MockProviderOptions = {}): Promise
     },
     close() {
       return new Promise<void>((resolve) => {
-        server.close(() => resolve());
+        for (const c of wss.clients) c.terminate();
+        server.close(() => {
+          surface.close();
+          resolve();
+        });
         // Hanging requests and keep-alive sockets would hold close() open forever.
         for (const s of sockets) s.destroy();
       });

@@ -6,6 +6,7 @@ import { openAIErrorResponse, openAIStreamErrorEvent } from './errors.js';
 import { inferOpenAIRoute, normalizeOpenAI } from './normalize.js';
 import { openAIResponseTexts } from './response-texts.js';
 import { createOpenAIStreamTracker } from './stream.js';
+import { SURFACE_ROUTES, surfaceResponseTexts } from './surface.js';
 import { usageFromOpenAIBody } from './usage.js';
 
 export const OPENAI_ROUTES: readonly RouteSpec[] = Object.freeze([
@@ -14,6 +15,7 @@ export const OPENAI_ROUTES: readonly RouteSpec[] = Object.freeze([
   { method: 'POST', path: '/v1/embeddings', kind: 'embeddings', governed: true },
   { method: 'POST', path: '/v1/responses', kind: 'responses', governed: true },
   { method: 'GET', path: '/v1/models', kind: 'models', governed: false },
+  ...SURFACE_ROUTES,
 ]);
 
 /** Routes whose streams report usage only when asked (stream_options.include_usage). */
@@ -49,7 +51,7 @@ export function createOpenAIAdapter(options: AdapterOptions = {}): ProviderAdapt
     },
     usageFromBody: usageFromOpenAIBody,
     createStreamTracker: createOpenAIStreamTracker,
-    responseTexts: openAIResponseTexts,
+    responseTexts: (route, body) => surfaceResponseTexts(route, body) ?? openAIResponseTexts(route, body),
     errorBody: openAIErrorResponse,
     streamErrorEvent: openAIStreamErrorEvent,
   };

@@ -4,6 +4,7 @@ import type { NormalizeInput } from '../adapter.js';
 import { collectMetadata, collectStrings, isPlainObject, joinPrompt } from '../text-walk.js';
 import type { NormalizedRequest, TextSlot } from '../types.js';
 import { parseOrThrow } from '../validation.js';
+import { normalizeSurface } from './surface.js';
 
 /** Above any real model's output window: a larger value is a client bug or an attack on budgets. */
 export const MAX_TOKENS_LIMIT = 10_000_000;
@@ -139,6 +140,10 @@ function finish(input: NormalizeInput, body: Common, texts: TextSlot[]): Normali
   };
 }
 
+function metadataOf(v: unknown): Record<string, unknown> | null {
+  return isPlainObject(v) ? v : null;
+}
+
 function normalizeUnsafe(input: NormalizeInput): NormalizedRequest {
   const texts: TextSlot[] = [];
   switch (input.route) {
@@ -167,6 +172,17 @@ function normalizeUnsafe(input: NormalizeInput): NormalizedRequest {
       return finish(input, body, texts);
     }
     default: {
+      const surface = normalizeSurface(input, texts);
+      if (surface !== null)
+        return finish(
+          input,
+          {
+            model: surface.model ?? undefined,
+            stream: surface.stream,
+            metadata: metadataOf(surface.metadata),
+          },
+          texts,
+        );
       // A route without a dedicated shape: every string outside the envelope is treated as text.
       const body = parseOrThrow(genericBody, input.body);
       for (const [key, value] of Object.entries(body)) {

@@ -181,6 +181,7 @@ export class FakeDeps {
       this.released.push(reservation);
       return this.realLimiter.release(reservation);
     },
+    estimate: (norm) => this.realLimiter.estimate(norm),
   };
   readonly auditContent: ProxyDeps['auditContent'] = (norm, decision) => {
     const c = `${norm.model ?? '-'}:${decision?.decision ?? 'none'}`;
@@ -220,6 +221,7 @@ export function newCall(init: CallInit): TestCall {
     request,
     reply: reply.asReply(),
     spec,
+    route: spec.path,
     family,
     row,
     started: performance.now(),
