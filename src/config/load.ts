@@ -74,7 +74,37 @@ const ENV_FIELDS: readonly { env: string; path: string[]; kind: 'string' | 'int'
 const PROVIDER_BASE_URL_ENV: Record<string, string> = {
   openai: 'OPENAI_BASE_URL',
   anthropic: 'ANTHROPIC_BASE_URL',
+  azure: 'AZURE_OPENAI_ENDPOINT',
 };
+
+/**
+ * Families added with default settings when their environment variable is set and no provider of
+ * that family is configured: the variable names the provider's endpoint or credential.
+ */
+const ENV_PROVIDERS: readonly { env: string; provider: (env: Env) => Tree }[] = [
+  {
+    env: 'AZURE_OPENAI_ENDPOINT',
+    provider: (env) => ({
+      name: 'azure',
+      family: 'azure',
+      base_url: env.AZURE_OPENAI_ENDPOINT,
+      api_key_env: 'AZURE_OPENAI_API_KEY',
+    }),
+  },
+];
+
+function addEnvProviders(tree: Tree, env: Env, sources: Map<string, string>): void {
+  if (!Array.isArray(tree.providers)) return;
+  const providers = tree.providers as unknown[];
+  for (const { env: name, provider } of ENV_PROVIDERS) {
+    if (!env[name]) continue;
+    const p = provider(env);
+    const taken = providers.some((q) => isTree(q) && (q.family === p.family || q.name === p.name));
+    if (taken) continue;
+    providers.push(p);
+    sources.set(`providers.${providers.length - 1}.base_url`, name);
+  }
+}
 
 function applyEnv(tree: Tree, env: Env): Map<string, string> {
   const sources = new Map<string, string>();
@@ -175,6 +205,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   const userFile = env.AIGOV_CONFIG;
   if (userFile) tree = deepMerge(tree, readYaml(userFile));
   const sources = applyEnv(tree, env);
+  addEnvProviders(tree, env, sources);
   if (options.overrides) tree = deepMerge(tree, options.overrides);
   const result = configSchema.safeParse(tree);
   if (!result.success) {

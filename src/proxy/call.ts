@@ -39,6 +39,8 @@ export interface Call {
   readonly request: FastifyRequest;
   readonly reply: FastifyReply;
   readonly spec: RouteSpec;
+  /** The concrete request path, without the /<provider> prefix and the query (spec.path may be a template). */
+  readonly path: string;
   readonly family: ProviderFamily;
   readonly row: AuditRow;
   /** performance.now() when the request arrived. */
@@ -73,6 +75,14 @@ export function governanceHeaders(call: Call): Record<string, string> {
 /** Time spent in aigov itself: everything but waiting for the provider. */
 export function overheadMs(call: Call): number {
   return Math.max(0, performance.now() - call.started - call.upstreamMs);
+}
+
+/** The request path without the query and without the /<provider> prefix. */
+export function routePathOf(url: string, providerName: string | null): string {
+  const q = url.indexOf('?');
+  const path = q === -1 ? url : url.slice(0, q);
+  const prefix = providerName ? `/${providerName}` : '';
+  return prefix && path.startsWith(`${prefix}/`) ? path.slice(prefix.length) : path;
 }
 
 export function searchOf(url: string): string {

@@ -6,10 +6,11 @@ import { resolveForProxy } from '../governance/index.js';
 import { authenticate } from '../http/authenticate.js';
 import { sendError } from '../http/render-error.js';
 import type { RouteSpec } from '../providers/adapter.js';
+import { getAdapter } from '../providers/families.js';
 import type { ProviderRuntime } from '../providers/registry.js';
 import type { ProviderFamily } from '../providers/types.js';
 import { CallAbort } from './call-abort.js';
-import { governanceHeaders, UNKNOWN_USAGE, type Call, type ProxyDeps } from './call.js';
+import { governanceHeaders, routePathOf, UNKNOWN_USAGE, type Call, type ProxyDeps } from './call.js';
 import { forwardStage, isEventStream, prepareRequest } from './forward-stage.js';
 import { readBody } from './forward.js';
 import { recordBeforeAnswer, recordStage, settleStage } from './record.js';
@@ -27,7 +28,7 @@ function decisionAfterError(e: AigovError): AuditRow['decision'] {
 }
 
 async function authenticateStage(call: Call, deps: Pick<ProxyDeps, 'verifier'>): Promise<void> {
-  const key = await authenticate(deps.verifier, call.request);
+  const key = await authenticate(deps.verifier, call.request, getAdapter(call.family).queryKey);
   call.key = key;
   call.row.keyId = key.id;
   call.row.owner = key.owner;
@@ -54,6 +55,7 @@ export async function governedCall(
     request,
     reply,
     spec,
+    path: routePathOf(request.url, providerName),
     family,
     row: baseRow(request, providerName ? `/${providerName}${spec.path}` : spec.path, null),
     started: performance.now() - reply.elapsedTime,
@@ -87,7 +89,7 @@ export async function governedCall(
         reply.raw.removeListener('close', onClose);
       }
     } else {
-      const provider = resolveForProxy(deps.providers, family, providerName, request.body);
+      const provider = resolveForProxy(deps.providers, family, providerName, request.body, call.path);
       call.provider = provider;
       call.row.provider = provider.name;
       await forwardUngoverned(call, deps, provider);

@@ -12,10 +12,10 @@ export async function requestPolicyStage(
   providerName: string | null,
 ): Promise<DecidedCall> {
   const key = call.key!;
-  const provider = resolveForProxy(deps.providers, call.family, providerName, call.request.body);
+  const provider = resolveForProxy(deps.providers, call.family, providerName, call.request.body, call.path);
   call.provider = provider;
   call.row.provider = provider.name;
-  const norm = normalizeFor({ provider, route: call.spec.path }, call.request.body);
+  const norm = normalizeFor({ provider, route: call.spec.path, path: call.path }, call.request.body);
   call.norm = norm;
   call.row.model = norm.model;
   call.row.stream = norm.stream;

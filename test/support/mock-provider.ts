@@ -29,13 +29,27 @@ export interface MockBehavior {
   chunks: number;
   /** Leave usage out of replies (to test "unknown is not 0"). */
   omitUsage: boolean;
-  /** Fixed token counts; default: ceil(chars / 4) of prompt and reply. */
-  usage: { prompt: number; completion: number } | null;
+  /**
+   * Fixed token counts; default: ceil(chars / 4) of prompt and reply. `cached` (cache reads),
+   * `cacheWrite` and `reasoning` are reported in each API's own fields, as parts of (OpenAI,
+   * Gemini) or beside (Anthropic, Bedrock) the input and output counts, as that provider does.
+   */
+  usage: {
+    prompt: number;
+    completion: number;
+    cached?: number;
+    cacheWrite?: number;
+    reasoning?: number;
+  } | null;
 }
 
 export interface RecordedRequest {
   method: string;
   path: string;
+  /** Path and query as received. */
+  url: string;
+  /** The body exactly as received. */
+  raw: string;
   headers: Record<string, string | string[] | undefined>;
   /** Parsed JSON, the raw string when not JSON, or null for no body. */
   body: unknown;
@@ -220,11 +234,14 @@ async function chat(ctx: Ctx, legacy: boolean): Promise<void> {
   const model = typeof body['model'] === 'string' ? body['model'] : 'mock-model';
   const id = nextId(legacy ? 'cmpl-' : 'chatcmpl-');
   const created = now();
-  const usage = {
+  const usage: Record<string, unknown> = {
     prompt_tokens: ctx.promptTokens,
     completion_tokens: ctx.completionTokens,
     total_tokens: ctx.promptTokens + ctx.completionTokens,
   };
+  if (b.usage?.cached !== undefined) usage['prompt_tokens_details'] = { cached_tokens: b.usage.cached };
+  if (b.usage?.reasoning !== undefined)
+    usage['completion_tokens_details'] = { reasoning_tokens: b.usage.reasoning };
   const object = legacy ? 'text_completion' : 'chat.completion';
   if (body['stream'] !== true) {
     const choice = legacy
@@ -384,7 +401,12 @@ async function messages(ctx: Ctx): Promise<void> {
       stop_sequence: null,
     };
     if (!b.omitUsage) {
-      reply['usage'] = { input_tokens: ctx.promptTokens, output_tokens: ctx.completionTokens };
+      reply['usage'] = {
+        input_tokens: ctx.promptTokens,
+        output_tokens: ctx.completionTokens,
+        ...(b.usage?.cached !== undefined ? { cache_read_input_tokens: b.usage.cached } : {}),
+        ...(b.usage?.cacheWrite !== undefined ? { cache_creation_input_tokens: b.usage.cacheWrite } : {}),
+      };
     }
     sendJson(ctx.res, 200, reply);
     return;
@@ -464,6 +486,13 @@ function failBody(path: string, status: number): unknown {
   };
 }
 
+/** Azure OpenAI paths serve the OpenAI API: /openai/deployments/{d}/x and /openai/v1/x are /v1/x. */
+function azurePath(path: string): string {
+  const m = /^\/openai\/deployments\/[^/]+(\/.*)$/.exec(path);
+  if (m) return `/v1${m[1]}`;
+  return path.startsWith('/openai/v1/') ? path.slice('/openai'.length) : path;
+}
+
 export async function startMockProvider(opts: MockProviderOptions = {}): Promise<MockProvider> {
   const record = opts.record ?? true;
   const base: MockBehavior = { ...DEFAULTS, ...opts.behavior };
@@ -483,7 +512,15 @@ export async function startMockProvider(opts: MockProviderOptions = {}): Promise
     }
     const q = req.url?.indexOf('?') ?? -1;
     const path = q === -1 ? (req.url ?? '/') : (req.url ?? '/').slice(0, q);
-    if (record) requests.push({ method: req.method ?? 'GET', path, headers: req.headers, body: parsed });
+    if (record)
+      requests.push({
+        method: req.method ?? 'GET',
+        path,
+        url: req.url ?? '/',
+        raw,
+        headers: req.headers,
+        body: parsed,
+      });
     const b: MockBehavior = { ...behavior, ...parseBehaviorHeader(req.headers['x-mock-behavior']) };
     if (b.hang) return;
     if (b.reset) {
@@ -515,7 +552,7 @@ export async function startMockProvider(opts: MockProviderOptions = {}): Promise
       promptTokens: b.usage?.prompt ?? tokens(prompt),
       completionTokens: b.usage?.completion ?? tokens(replyText),
     };
-    switch (path) {
+    switch (azurePath(path)) {
       case '/v1/chat/completions':
         return chat(ctx, false);
       case '/v1/completions':

@@ -220,6 +220,7 @@ export function newCall(init: CallInit): TestCall {
     request,
     reply: reply.asReply(),
     spec,
+    path: route,
     family,
     row,
     started: performance.now(),
