@@ -75,6 +75,7 @@ const PROVIDER_BASE_URL_ENV: Record<string, string> = {
   openai: 'OPENAI_BASE_URL',
   anthropic: 'ANTHROPIC_BASE_URL',
   azure: 'AZURE_OPENAI_ENDPOINT',
+  gemini: 'GEMINI_BASE_URL',
 };
 
 /**
@@ -89,6 +90,15 @@ const ENV_PROVIDERS: readonly { env: string; provider: (env: Env) => Tree }[] = 
       family: 'azure',
       base_url: env.AZURE_OPENAI_ENDPOINT,
       api_key_env: 'AZURE_OPENAI_API_KEY',
+    }),
+  },
+  {
+    env: 'GEMINI_API_KEY',
+    provider: (env) => ({
+      name: 'gemini',
+      family: 'gemini',
+      base_url: env.GEMINI_BASE_URL || 'https://generativelanguage.googleapis.com',
+      api_key_env: 'GEMINI_API_KEY',
     }),
   },
 ];

@@ -131,6 +131,7 @@ const FAMILY_TAG: Record<ProviderFamily, string> = {
   openai: 'OpenAI-compatible',
   anthropic: 'Anthropic',
   azure: 'Azure OpenAI',
+  gemini: 'Google Gemini',
 };
 
 const KIND_SUMMARY: Record<RouteSpec['kind'], string> = {

@@ -6,15 +6,22 @@ import type { AdapterOptions, ProviderAdapter } from './adapter.js';
 import type { ProviderFamily } from './types.js';
 import { createAnthropicAdapter } from './anthropic/index.js';
 import { createAzureAdapter } from './azure/index.js';
+import { createGeminiAdapter } from './gemini/index.js';
 import { createOpenAIAdapter } from './openai/index.js';
 
 /** Every family, in route registration order. */
-export const PROVIDER_FAMILIES: readonly ProviderFamily[] = Object.freeze(['openai', 'anthropic', 'azure']);
+export const PROVIDER_FAMILIES: readonly ProviderFamily[] = Object.freeze([
+  'openai',
+  'anthropic',
+  'azure',
+  'gemini',
+]);
 
 const FACTORIES: Record<ProviderFamily, (options: AdapterOptions) => ProviderAdapter> = {
   openai: createOpenAIAdapter,
   anthropic: createAnthropicAdapter,
   azure: createAzureAdapter,
+  gemini: createGeminiAdapter,
 };
 
 const defaults = new Map<ProviderFamily, ProviderAdapter>();

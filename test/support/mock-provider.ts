@@ -105,8 +105,22 @@ function textOf(content: unknown): string {
   return '';
 }
 
+/** Gemini `contents[].parts[].text` (and systemInstruction), joined. */
+function geminiTexts(contents: unknown, onlyRole?: string): string[] {
+  const out: string[] = [];
+  if (!Array.isArray(contents)) return out;
+  for (const c of contents) {
+    if (!isObject(c) || !Array.isArray(c['parts'])) continue;
+    if (onlyRole !== undefined && (c['role'] ?? 'user') !== onlyRole) continue;
+    out.push(textOf(c['parts']));
+  }
+  return out;
+}
+
 function promptText(body: Record<string, unknown>): string {
   const parts: string[] = [];
+  parts.push(...geminiTexts(body['contents']));
+  if (isObject(body['systemInstruction'])) parts.push(...geminiTexts([body['systemInstruction']]));
   if (typeof body['system'] === 'string') parts.push(body['system']);
   if (typeof body['instructions'] === 'string') parts.push(body['instructions']);
   const messages = body['messages'];
@@ -125,6 +139,8 @@ function promptText(body: Record<string, unknown>): string {
 }
 
 function lastUserText(body: Record<string, unknown>): string {
+  const gemini = geminiTexts(body['contents'], 'user');
+  if (gemini.length > 0) return gemini.at(-1)!;
   const messages = body['messages'];
   if (Array.isArray(messages)) {
     for (let i = messages.length - 1; i >= 0; i--) {
@@ -486,6 +502,39 @@ function failBody(path: string, status: number): unknown {
   };
 }
 
+/** Gemini API: generateContent, streamGenerateContent (SSE with alt=sse), countTokens, embedContent. */
+async function geminiCall(ctx: Ctx, model: string, action: string): Promise<void> {
+  const { b } = ctx;
+  if (action === 'countTokens') return sendJson(ctx.res, 200, { totalTokens: ctx.promptTokens });
+  if (action === 'embedContent') return sendJson(ctx.res, 200, { embedding: { values: [0.1, 0.2, 0.3] } });
+  if (action !== 'generateContent' && action !== 'streamGenerateContent')
+    return sendJson(ctx.res, 404, { error: { code: 404, message: 'no such action', status: 'NOT_FOUND' } });
+  const reasoning = b.usage?.reasoning ?? 0;
+  const usageMetadata: Record<string, unknown> = {
+    promptTokenCount: ctx.promptTokens,
+    candidatesTokenCount: ctx.completionTokens - reasoning,
+    totalTokenCount: ctx.promptTokens + ctx.completionTokens,
+  };
+  if (b.usage?.cached !== undefined) usageMetadata['cachedContentTokenCount'] = b.usage.cached;
+  if (b.usage?.reasoning !== undefined) usageMetadata['thoughtsTokenCount'] = reasoning;
+  const chunk = (text: string, last: boolean): Record<string, unknown> => ({
+    candidates: [
+      { content: { parts: [{ text }], role: 'model' }, index: 0, ...(last ? { finishReason: 'STOP' } : {}) },
+    ],
+    ...(last && !b.omitUsage ? { usageMetadata } : {}),
+    modelVersion: model,
+    responseId: nextId('gem-'),
+  });
+  if (action === 'generateContent') return sendJson(ctx.res, 200, chunk(ctx.replyText, true));
+  const pieces = split(ctx.replyText, b.chunks);
+  const frames = pieces.map((p, i) => `data: ${JSON.stringify(chunk(p, i === pieces.length - 1))}\r\n\r\n`);
+  await stream(
+    ctx,
+    frames,
+    frames.map(() => true),
+  );
+}
+
 /** Azure OpenAI paths serve the OpenAI API: /openai/deployments/{d}/x and /openai/v1/x are /v1/x. */
 function azurePath(path: string): string {
   const m = /^\/openai\/deployments\/[^/]+(\/.*)$/.exec(path);
@@ -552,6 +601,8 @@ export async function startMockProvider(opts: MockProviderOptions = {}): Promise
       promptTokens: b.usage?.prompt ?? tokens(prompt),
       completionTokens: b.usage?.completion ?? tokens(replyText),
     };
+    const gemini = /^\/v1(?:beta)?\/models\/([^/:]+):(\w+)$/.exec(path);
+    if (gemini) return geminiCall(ctx, decodeURIComponent(gemini[1]!), gemini[2]!);
     switch (azurePath(path)) {
       case '/v1/chat/completions':
         return chat(ctx, false);
