@@ -76,6 +76,7 @@ const PROVIDER_BASE_URL_ENV: Record<string, string> = {
   anthropic: 'ANTHROPIC_BASE_URL',
   azure: 'AZURE_OPENAI_ENDPOINT',
   gemini: 'GEMINI_BASE_URL',
+  bedrock: 'BEDROCK_BASE_URL',
 };
 
 /**
@@ -99,6 +100,17 @@ const ENV_PROVIDERS: readonly { env: string; provider: (env: Env) => Tree }[] = 
       family: 'gemini',
       base_url: env.GEMINI_BASE_URL || 'https://generativelanguage.googleapis.com',
       api_key_env: 'GEMINI_API_KEY',
+    }),
+  },
+  {
+    env: 'AWS_REGION',
+    provider: (env) => ({
+      name: 'bedrock',
+      family: 'bedrock',
+      base_url: env.BEDROCK_BASE_URL || `https://bedrock-runtime.${env.AWS_REGION}.amazonaws.com`,
+      // A Bedrock API key when set; else requests are SigV4-signed from the AWS key variables.
+      api_key_env: env.AWS_BEARER_TOKEN_BEDROCK ? 'AWS_BEARER_TOKEN_BEDROCK' : null,
+      region: env.AWS_REGION,
     }),
   },
 ];

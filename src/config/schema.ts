@@ -14,7 +14,7 @@ const duration = z.union([z.number().int().positive(), z.string()]).transform((v
 const providerSchema = z
   .object({
     name: z.string().regex(/^[a-z][a-z0-9-]*$/, 'lower-case letters, digits and dashes'),
-    family: z.enum(['openai', 'anthropic', 'azure', 'gemini']),
+    family: z.enum(['openai', 'anthropic', 'azure', 'gemini', 'bedrock']),
     base_url: z.url({ protocol: /^https?$/ }),
     /** Name of the environment variable that holds the credential; never the credential itself. */
     api_key_env: z

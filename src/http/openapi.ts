@@ -132,6 +132,7 @@ const FAMILY_TAG: Record<ProviderFamily, string> = {
   anthropic: 'Anthropic',
   azure: 'Azure OpenAI',
   gemini: 'Google Gemini',
+  bedrock: 'Amazon Bedrock',
 };
 
 const KIND_SUMMARY: Record<RouteSpec['kind'], string> = {

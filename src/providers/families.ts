@@ -6,6 +6,7 @@ import type { AdapterOptions, ProviderAdapter } from './adapter.js';
 import type { ProviderFamily } from './types.js';
 import { createAnthropicAdapter } from './anthropic/index.js';
 import { createAzureAdapter } from './azure/index.js';
+import { createBedrockAdapter } from './bedrock/index.js';
 import { createGeminiAdapter } from './gemini/index.js';
 import { createOpenAIAdapter } from './openai/index.js';
 
@@ -15,6 +16,7 @@ export const PROVIDER_FAMILIES: readonly ProviderFamily[] = Object.freeze([
   'anthropic',
   'azure',
   'gemini',
+  'bedrock',
 ]);
 
 const FACTORIES: Record<ProviderFamily, (options: AdapterOptions) => ProviderAdapter> = {
@@ -22,6 +24,7 @@ const FACTORIES: Record<ProviderFamily, (options: AdapterOptions) => ProviderAda
   anthropic: createAnthropicAdapter,
   azure: createAzureAdapter,
   gemini: createGeminiAdapter,
+  bedrock: createBedrockAdapter,
 };
 
 const defaults = new Map<ProviderFamily, ProviderAdapter>();

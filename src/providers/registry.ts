@@ -97,8 +97,19 @@ export class ProviderRegistry {
 }
 
 /** What a configured provider's adapter needs beyond its family (none: the shared instance). */
-export function adapterOptions(c: ProviderConfig, _env: Record<string, string | undefined>): AdapterOptions {
+export function adapterOptions(c: ProviderConfig, env: Record<string, string | undefined>): AdapterOptions {
   const options: AdapterOptions = {};
+  if (c.family === 'bedrock') {
+    const host = /^bedrock-runtime(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com$/.exec(
+      new URL(c.base_url).hostname,
+    );
+    options.aws = {
+      region: c.region ?? host?.[1] ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
+      accessKeyId: env.AWS_ACCESS_KEY_ID || null,
+      secretAccessKey: env.AWS_SECRET_ACCESS_KEY || null,
+      sessionToken: env.AWS_SESSION_TOKEN || null,
+    };
+  }
   if (c.auth_header === 'api-key') options.authHeader = 'api-key';
   if (Object.keys(c.deployments).length > 0) options.deployments = c.deployments;
   return options;

@@ -14,7 +14,7 @@ export interface TextSlot {
   text: string;
 }
 
-export type ProviderFamily = 'openai' | 'anthropic' | 'azure' | 'gemini';
+export type ProviderFamily = 'openai' | 'anthropic' | 'azure' | 'gemini' | 'bedrock';
 
 export interface NormalizedRequest {
   /** Configured provider name, e.g. "openai", "anthropic", "groq". */

@@ -6,6 +6,8 @@
  * per-request `x-mock-behavior: <JSON>` header (so one server can vary per call).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { EventStreamCodec } from '@smithy/eventstream-codec';
+import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
 import type { AddressInfo, Socket } from 'node:net';
 
 export interface MockBehavior {
@@ -535,6 +537,93 @@ async function geminiCall(ctx: Ctx, model: string, action: string): Promise<void
   );
 }
 
+const eventCodec = new EventStreamCodec(toUtf8, fromUtf8);
+
+function eventMessage(type: string, payload: unknown): Uint8Array {
+  return eventCodec.encode({
+    headers: {
+      ':message-type': { type: 'string', value: 'event' },
+      ':event-type': { type: 'string', value: type },
+      ':content-type': { type: 'string', value: 'application/json' },
+    },
+    body: fromUtf8(JSON.stringify(payload)),
+  });
+}
+
+/**
+ * Bedrock Runtime: Converse (JSON; converse-stream as AWS event-stream messages) and InvokeModel
+ * in the Anthropic messages format (invoke-with-response-stream as `chunk` events with base64
+ * bytes). Cache reads and writes are reported beside the uncached input, as Bedrock does.
+ */
+async function bedrockCall(ctx: Ctx, modelId: string, action: string): Promise<void> {
+  const { b, res } = ctx;
+  const usage: Record<string, unknown> = {
+    inputTokens: ctx.promptTokens,
+    outputTokens: ctx.completionTokens,
+    totalTokens:
+      ctx.promptTokens + ctx.completionTokens + (b.usage?.cached ?? 0) + (b.usage?.cacheWrite ?? 0),
+  };
+  if (b.usage?.cached !== undefined) usage['cacheReadInputTokens'] = b.usage.cached;
+  if (b.usage?.cacheWrite !== undefined) usage['cacheWriteInputTokens'] = b.usage.cacheWrite;
+  const pieces = split(ctx.replyText, b.chunks);
+  const eventStream = async (messages: Uint8Array[]): Promise<void> => {
+    res.writeHead(200, { 'content-type': 'application/vnd.amazon.eventstream' });
+    for (let i = 0; i < messages.length; i++) {
+      if (i > 0) await sleep(b.chunkDelayMs);
+      if (res.destroyed) return;
+      res.write(messages[i]);
+    }
+    res.end();
+  };
+  if (action === 'converse') {
+    return sendJson(res, 200, {
+      output: { message: { role: 'assistant', content: [{ text: ctx.replyText }] } },
+      stopReason: 'end_turn',
+      usage,
+      metrics: { latencyMs: 1 },
+    });
+  }
+  if (action === 'converse-stream') {
+    return eventStream([
+      eventMessage('messageStart', { role: 'assistant' }),
+      ...pieces.map((p) => eventMessage('contentBlockDelta', { contentBlockIndex: 0, delta: { text: p } })),
+      eventMessage('contentBlockStop', { contentBlockIndex: 0 }),
+      eventMessage('messageStop', { stopReason: 'end_turn' }),
+      eventMessage('metadata', { usage, metrics: { latencyMs: 1 } }),
+    ]);
+  }
+  const anthropicUsage = { input_tokens: ctx.promptTokens, output_tokens: ctx.completionTokens };
+  if (action === 'invoke') {
+    return sendJson(res, 200, {
+      id: nextId('msg_'),
+      type: 'message',
+      role: 'assistant',
+      model: modelId,
+      content: [{ type: 'text', text: ctx.replyText }],
+      stop_reason: 'end_turn',
+      usage: anthropicUsage,
+    });
+  }
+  const chunk = (obj: unknown): Uint8Array =>
+    eventMessage('chunk', { bytes: Buffer.from(JSON.stringify(obj)).toString('base64') });
+  return eventStream([
+    chunk({
+      type: 'message_start',
+      message: { role: 'assistant', usage: { input_tokens: ctx.promptTokens } },
+    }),
+    ...pieces.map((p) =>
+      chunk({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: p } }),
+    ),
+    chunk({
+      type: 'message_stop',
+      'amazon-bedrock-invocationMetrics': {
+        inputTokenCount: ctx.promptTokens,
+        outputTokenCount: ctx.completionTokens,
+      },
+    }),
+  ]);
+}
+
 /** Azure OpenAI paths serve the OpenAI API: /openai/deployments/{d}/x and /openai/v1/x are /v1/x. */
 function azurePath(path: string): string {
   const m = /^\/openai\/deployments\/[^/]+(\/.*)$/.exec(path);
@@ -601,6 +690,10 @@ export async function startMockProvider(opts: MockProviderOptions = {}): Promise
       promptTokens: b.usage?.prompt ?? tokens(prompt),
       completionTokens: b.usage?.completion ?? tokens(replyText),
     };
+    const bedrock = /^\/model\/([^/]+)\/(converse|converse-stream|invoke|invoke-with-response-stream)$/.exec(
+      path,
+    );
+    if (bedrock) return bedrockCall(ctx, decodeURIComponent(bedrock[1]!), bedrock[2]!);
     const gemini = /^\/v1(?:beta)?\/models\/([^/:]+):(\w+)$/.exec(path);
     if (gemini) return geminiCall(ctx, decodeURIComponent(gemini[1]!), gemini[2]!);
     switch (azurePath(path)) {
