@@ -62,7 +62,13 @@ export interface CreateServicesOptions {
 
 /** Config prices first (they override a built-in entry with the same pattern), then built-ins. */
 export function pricingTable(config: Config): PricingTable {
-  const own = config.pricing.map((p) => ({ model: p.model, input: p.input_per_1m, output: p.output_per_1m }));
+  const own = config.pricing.map((p) => ({
+    model: p.model,
+    input: p.input_per_1m,
+    output: p.output_per_1m,
+    ...(p.cache_read_per_1m !== undefined ? { cacheRead: p.cache_read_per_1m } : {}),
+    ...(p.cache_write_per_1m !== undefined ? { cacheWrite: p.cache_write_per_1m } : {}),
+  }));
   const patterns = new Set(own.map((p) => p.model.toLowerCase()));
   return [...own, ...DEFAULT_PRICING.filter((p) => !patterns.has(p.model.toLowerCase()))];
 }

@@ -94,7 +94,21 @@ export function contentFields(r: AuditRow): CanonicalFields {
     r.error,
     r.content,
     ...mcpFields(r.rpcMethod ?? null, r.tool ?? null, r.approvalId ?? null),
+    ...tokenDetails(r.cachedTokens ?? null, r.cacheWriteTokens ?? null, r.reasoningTokens ?? null),
   ];
+}
+
+/**
+ * Migration 004's token details join the canonical form only when one is set: rows without them
+ * (all rows written before it) hash exactly as they did, so `aigov logs verify` keeps passing.
+ */
+function tokenDetails(
+  cached: number | null,
+  written: number | null,
+  reasoning: number | null,
+): CanonicalFields {
+  if (cached === null && written === null && reasoning === null) return [];
+  return ['token-details', int(cached), int(written), int(reasoning)];
 }
 
 /** row_hash = sha256(version, prev_hash, replica, seq, content): one one-shot hash per row. */
@@ -117,7 +131,8 @@ export const CANONICAL_SELECT = `replica_id, seq::text AS seq, prev_hash, row_ha
   risk_score::float8 AS risk_score, status_code, latency_ms::float8 AS latency_ms,
   upstream_ms::float8 AS upstream_ms, overhead_ms::float8 AS overhead_ms,
   prompt_tokens, completion_tokens, total_tokens, cost_usd::text AS cost_usd,
-  stream, aborted, degraded, client_ip, error, content, rpc_method, tool, approval_id`;
+  stream, aborted, degraded, client_ip, error, content, rpc_method, tool, approval_id,
+  cached_tokens, cache_write_tokens, reasoning_tokens`;
 
 export interface StoredRow {
   replica_id: string | null;
@@ -154,6 +169,9 @@ export interface StoredRow {
   rpc_method?: string | null;
   tool?: string | null;
   approval_id?: string | null;
+  cached_tokens?: number | null;
+  cache_write_tokens?: number | null;
+  reasoning_tokens?: number | null;
   [key: string]: unknown;
 }
 
@@ -188,7 +206,12 @@ export function storedContentFields(s: StoredRow): CanonicalFields {
     s.error,
     s.content,
     ...mcpFields(s.rpc_method ?? null, s.tool ?? null, s.approval_id ?? null),
+    ...tokenDetails(optCount(s.cached_tokens), optCount(s.cache_write_tokens), optCount(s.reasoning_tokens)),
   ];
+}
+
+function optCount(v: unknown): number | null {
+  return v === null || v === undefined ? null : Number(v);
 }
 
 export function storedRowHash(s: StoredRow): string | null {

@@ -22,6 +22,10 @@ export interface AuditRow {
   completionTokens: number | null;
   totalTokens: number | null;
   costUsd: number | null;
+  /** Parts of promptTokens read from / written to the prompt cache, and of completionTokens spent reasoning (migration 004). */
+  cachedTokens?: number | null;
+  cacheWriteTokens?: number | null;
+  reasoningTokens?: number | null;
   stream: boolean;
   aborted: boolean;
   degraded: boolean;
@@ -66,6 +70,9 @@ export const AUDIT_COLUMNS = [
   'rpc_method',
   'tool',
   'approval_id',
+  'cached_tokens',
+  'cache_write_tokens',
+  'reasoning_tokens',
 ] as const;
 
 /** Chain columns, written after AUDIT_COLUMNS (migration 002). */
@@ -112,6 +119,9 @@ export function rowValues(r: AuditRow): unknown[] {
     r.rpcMethod ?? null,
     r.tool ?? null,
     r.approvalId ?? null,
+    r.cachedTokens ?? null,
+    r.cacheWriteTokens ?? null,
+    r.reasoningTokens ?? null,
   ];
 }
 
@@ -201,5 +211,8 @@ export function sanitizeRow(r: AuditRow): AuditRow {
     rpcMethod: optText(r.rpcMethod),
     tool: optText(r.tool),
     approvalId: optText(r.approvalId),
+    cachedTokens: optInt(r.cachedTokens),
+    cacheWriteTokens: optInt(r.cacheWriteTokens),
+    reasoningTokens: optInt(r.reasoningTokens),
   };
 }

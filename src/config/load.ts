@@ -74,7 +74,59 @@ const ENV_FIELDS: readonly { env: string; path: string[]; kind: 'string' | 'int'
 const PROVIDER_BASE_URL_ENV: Record<string, string> = {
   openai: 'OPENAI_BASE_URL',
   anthropic: 'ANTHROPIC_BASE_URL',
+  azure: 'AZURE_OPENAI_ENDPOINT',
+  gemini: 'GEMINI_BASE_URL',
+  bedrock: 'BEDROCK_BASE_URL',
 };
+
+/**
+ * Families added with default settings when their environment variable is set and no provider of
+ * that family is configured: the variable names the provider's endpoint or credential.
+ */
+const ENV_PROVIDERS: readonly { env: string; provider: (env: Env) => Tree }[] = [
+  {
+    env: 'AZURE_OPENAI_ENDPOINT',
+    provider: (env) => ({
+      name: 'azure',
+      family: 'azure',
+      base_url: env.AZURE_OPENAI_ENDPOINT,
+      api_key_env: 'AZURE_OPENAI_API_KEY',
+    }),
+  },
+  {
+    env: 'GEMINI_API_KEY',
+    provider: (env) => ({
+      name: 'gemini',
+      family: 'gemini',
+      base_url: env.GEMINI_BASE_URL || 'https://generativelanguage.googleapis.com',
+      api_key_env: 'GEMINI_API_KEY',
+    }),
+  },
+  {
+    env: 'AWS_REGION',
+    provider: (env) => ({
+      name: 'bedrock',
+      family: 'bedrock',
+      base_url: env.BEDROCK_BASE_URL || `https://bedrock-runtime.${env.AWS_REGION}.amazonaws.com`,
+      // A Bedrock API key when set; else requests are SigV4-signed from the AWS key variables.
+      api_key_env: env.AWS_BEARER_TOKEN_BEDROCK ? 'AWS_BEARER_TOKEN_BEDROCK' : null,
+      region: env.AWS_REGION,
+    }),
+  },
+];
+
+function addEnvProviders(tree: Tree, env: Env, sources: Map<string, string>): void {
+  if (!Array.isArray(tree.providers)) return;
+  const providers = tree.providers as unknown[];
+  for (const { env: name, provider } of ENV_PROVIDERS) {
+    if (!env[name]) continue;
+    const p = provider(env);
+    const taken = providers.some((q) => isTree(q) && (q.family === p.family || q.name === p.name));
+    if (taken) continue;
+    providers.push(p);
+    sources.set(`providers.${providers.length - 1}.base_url`, name);
+  }
+}
 
 function applyEnv(tree: Tree, env: Env): Map<string, string> {
   const sources = new Map<string, string>();
@@ -175,6 +227,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   const userFile = env.AIGOV_CONFIG;
   if (userFile) tree = deepMerge(tree, readYaml(userFile));
   const sources = applyEnv(tree, env);
+  addEnvProviders(tree, env, sources);
   if (options.overrides) tree = deepMerge(tree, options.overrides);
   const result = configSchema.safeParse(tree);
   if (!result.success) {

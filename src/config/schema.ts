@@ -15,7 +15,7 @@ const duration = z.union([z.number().int().positive(), z.string()]).transform((v
 const providerSchema = z
   .object({
     name: z.string().regex(/^[a-z][a-z0-9-]*$/, 'lower-case letters, digits and dashes'),
-    family: z.enum(['openai', 'anthropic']),
+    family: z.enum(['openai', 'anthropic', 'azure', 'gemini', 'bedrock']),
     base_url: z.url({ protocol: /^https?$/ }),
     /** Name of the environment variable that holds the credential; never the credential itself. */
     api_key_env: z
@@ -25,6 +25,14 @@ const providerSchema = z
       .default(null),
     /** Header the credential goes in: Authorization Bearer (OpenAI), x-api-key (Anthropic), api-key (Azure). */
     auth_header: z.enum(['authorization', 'x-api-key', 'api-key']).optional(),
+    /** Azure OpenAI: deployment name -> the model it serves (what policies, limits and prices see). */
+    deployments: z.record(z.string().min(1), z.string().min(1)).default({}),
+    /** Bedrock: the AWS region requests are signed for; null = from base_url or AWS_REGION. */
+    region: z
+      .string()
+      .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'an AWS region such as us-east-1')
+      .nullable()
+      .default(null),
     /** Model globs routed to this provider on the shared /v1 routes. */
     models: z.array(z.string().min(1)).default([]),
     default: z.boolean().default(false),
@@ -63,6 +71,10 @@ const priceSchema = z
     model: z.string().min(1),
     input_per_1m: z.number().nonnegative(),
     output_per_1m: z.number().nonnegative(),
+    /** Input read from the provider's prompt cache; absent: billed as input. */
+    cache_read_per_1m: z.number().nonnegative().optional(),
+    /** Input written to the provider's prompt cache; absent: billed as input. */
+    cache_write_per_1m: z.number().nonnegative().optional(),
   })
   .strict();
 

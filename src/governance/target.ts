@@ -4,6 +4,7 @@
  * provider prefix, or /v1/check's envelope) and get a target or a catalogue error.
  */
 import { AigovError } from '../errors.js';
+import { getAdapter } from '../providers/families.js';
 import type { ProviderRuntime } from '../providers/registry.js';
 import type { NormalizedRequest, ProviderFamily } from '../providers/types.js';
 
@@ -18,6 +19,8 @@ export interface Target {
   provider: ProviderRuntime;
   /** The provider route without any /<provider> prefix, e.g. "/v1/chat/completions". */
   route: string;
+  /** The concrete request path when the route is a template with the model in it. */
+  path?: string;
 }
 
 /** The body's top-level `model`, when it is a string. */
@@ -36,8 +39,13 @@ export function resolveForProxy(
   family: ProviderFamily,
   providerName: string | null,
   body: unknown,
+  /** The concrete request path: families with the model in the path (gemini, bedrock) name it there. */
+  path?: string,
 ): ProviderRuntime {
-  const provider = providerName ? lookup.get(providerName) : lookup.resolve(family, modelOf(body));
+  const fromPath = path === undefined ? null : (getAdapter(family).modelFromPath?.(path) ?? null);
+  const provider = providerName
+    ? lookup.get(providerName)
+    : lookup.resolve(family, fromPath ?? modelOf(body));
   if (!provider)
     throw new AigovError('provider_not_configured', { message: `No ${family} provider is configured` });
   return provider;
@@ -75,5 +83,6 @@ export function normalizeFor(
     provider: target.provider.name,
     body,
     ...(metadata !== undefined ? { metadata } : {}),
+    ...(target.path !== undefined ? { path: target.path } : {}),
   });
 }

@@ -14,13 +14,18 @@ import type { KeyVerifier } from '../auth/verifier.js';
  * issuers, a JWT from one of them: same headers, same identity shape, same 401 family. Either way
  * it sits in a credential header, which is never forwarded upstream.
  */
-export async function authenticate(verifier: KeyVerifier, request: FastifyRequest): Promise<KeyIdentity> {
+export async function authenticate(
+  verifier: KeyVerifier,
+  request: FastifyRequest,
+  /** A query parameter the route's SDK may carry the key in (Gemini's `key`); headers win. */
+  queryKey?: string,
+): Promise<KeyIdentity> {
   const throttle = verifier.failureThrottle;
   if (throttle) {
     const wait = throttle.blocked(request.ip);
     if (wait > 0) throw new AigovError('auth_throttled', { retryAfter: wait });
   }
-  const raw = extractApiKey(request.headers);
+  const raw = extractApiKey(request.headers) ?? (queryKey ? queryParam(request.url, queryKey) : null);
   if (raw !== null && verifier.jwt && !raw.startsWith(KEY_PREFIX) && looksLikeJwt(raw)) {
     const jwt = await verifier.jwt.verify(raw);
     if (jwt.ok) return jwt.identity;
@@ -38,4 +43,11 @@ export async function authenticate(verifier: KeyVerifier, request: FastifyReques
       message: verifier.jwt ? 'Missing aigov API key or bearer token' : 'Missing aigov API key',
     });
   throw new AigovError(result.code);
+}
+
+function queryParam(url: string, name: string): string | null {
+  const q = url.indexOf('?');
+  if (q === -1) return null;
+  const value = new URLSearchParams(url.slice(q + 1)).get(name);
+  return value === null || value === '' ? null : value.trim();
 }

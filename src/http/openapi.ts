@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { invalidInput } from '../errors.js';
 import { VERSION } from '../version.js';
 import { type RouteSpec } from '../providers/adapter.js';
-import { getAdapter } from '../providers/families.js';
+import { getAdapter, PROVIDER_FAMILIES } from '../providers/families.js';
 import type { ProviderFamily } from '../providers/types.js';
 import type { Services } from '../services.js';
 import { anthropicError, openAIError, providerRequest, providerResponse } from './schemas.js';
@@ -130,6 +130,9 @@ export function describeRoute(
 const FAMILY_TAG: Record<ProviderFamily, string> = {
   openai: 'OpenAI-compatible',
   anthropic: 'Anthropic',
+  azure: 'Azure OpenAI',
+  gemini: 'Google Gemini',
+  bedrock: 'Amazon Bedrock',
 };
 
 const KIND_SUMMARY: Record<RouteSpec['kind'], string> = {
@@ -146,6 +149,9 @@ const KIND_SUMMARY: Record<RouteSpec['kind'], string> = {
   moderations: 'Moderations',
   files: 'Files',
   batches: 'Batches',
+  generate: 'Generate content',
+  converse: 'Converse',
+  invoke: 'Invoke model',
 };
 
 const GOVERNANCE_HEADERS = {
@@ -228,14 +234,16 @@ export function providerRouteSchema({ family, spec, provider }: ProviderRouteDoc
 /** Every provider route the app registers (provider-routes.ts), keyed by "METHOD url". */
 function providerRoutes(services: Services): Map<string, ProviderRouteDoc> {
   const out = new Map<string, ProviderRouteDoc>();
-  for (const family of ['openai', 'anthropic'] as const)
+  for (const family of PROVIDER_FAMILIES)
     for (const spec of getAdapter(family).routes) {
-      const id = `${spec.method} ${spec.path}`;
+      const id = `${spec.method} ${spec.url ?? spec.path}`;
       if (!out.has(id)) out.set(id, { family, spec, provider: null });
     }
   for (const p of services.providers.all())
-    for (const spec of p.adapter.routes)
-      out.set(`${spec.method} /${p.name}${spec.path}`, { family: p.family, spec, provider: p.name });
+    for (const spec of p.adapter.routes) {
+      const id = `${spec.method} /${p.name}${spec.url ?? spec.path}`;
+      if (!out.has(id)) out.set(id, { family: p.family, spec, provider: p.name });
+    }
   return out;
 }
 
@@ -298,6 +306,9 @@ export async function registerOpenApi(
         { name: 'Governance', description: "aigov's own API" },
         { name: 'OpenAI-compatible', description: 'OpenAI API paths, governed' },
         { name: 'Anthropic', description: 'Anthropic API paths, governed' },
+        { name: 'Azure OpenAI', description: 'Azure OpenAI API paths, governed' },
+        { name: 'Google Gemini', description: 'Gemini API paths, governed' },
+        { name: 'Amazon Bedrock', description: 'Bedrock Runtime API paths, governed' },
         { name: 'Operations', description: 'Health, readiness, metrics' },
       ],
       components: {

@@ -12,6 +12,8 @@ export function sendError(
   for (const [name, value] of Object.entries(err.headers)) reply.header(name, value);
   if (err.retryAfter !== undefined)
     reply.header('retry-after', String(Math.max(1, Math.ceil(err.retryAfter))));
-  const body = getAdapter(family).errorBody(err);
+  const adapter = getAdapter(family);
+  for (const [name, value] of Object.entries(adapter.errorHeaders?.(err) ?? {})) reply.header(name, value);
+  const body = adapter.errorBody(err);
   return reply.code(err.status).type('application/json').send(body);
 }

@@ -37,12 +37,26 @@ export type RouteKind =
   | 'audio_transcription'
   | 'moderations'
   | 'files'
-  | 'batches';
+  | 'batches'
+  | 'generate'
+  | 'converse'
+  | 'invoke';
 
 export interface RouteSpec {
   method: 'GET' | 'POST' | 'DELETE';
-  /** Path as the provider serves it, always starting with /v1; `:name` segments are parameters. */
+  /**
+   * The route's identity as the provider documents it (what audit rows and policies' `route` see):
+   * a literal path (/v1/chat/completions), a template whose `{name}` segments come from the
+   * request path (/openai/deployments/{deployment}/chat/completions, /model/{modelId}/converse),
+   * or an OpenAI resource path whose `:name` segments are ids (/v1/files/:file_id).
+   */
   path: string;
+  /**
+   * The HTTP router pattern serving this route when `path` is a template (":name" parameters or a
+   * "*" wildcard). Several routes may share one pattern (Gemini's "{model}:action" paths): the
+   * adapter's routeFor(method, concretePath) picks the route per request.
+   */
+  url?: string;
   kind: RouteKind;
   /** false: only authenticate (e.g. GET /v1/models); no policies, limits or budgets. */
   governed: boolean;
@@ -64,6 +78,12 @@ export interface NormalizeInput {
   body: unknown;
   /** Extra metadata (e.g. /v1/check's `metadata`); wins over body.metadata on key clashes. */
   metadata?: Record<string, string>;
+  /**
+   * The concrete request path (no provider prefix, no query) when `route` is a template: families
+   * whose model is in the path (azure, gemini, bedrock) read it from here. Absent for /v1/check,
+   * where the body's top-level `model` names it instead.
+   */
+  path?: string;
 }
 
 export interface UpstreamInput {
@@ -76,6 +96,14 @@ export interface UpstreamInput {
   /** Provider credential to inject; null sends none (e.g. a local model server). */
   credential: string | null;
   requestId: string;
+  /** The concrete request path when `route` is a template (see NormalizeInput.path). */
+  path?: string;
+}
+
+/** What a signing adapter signs: the request as built, plus the exact bytes of its body. */
+export interface SignInput extends UpstreamRequest {
+  method: string;
+  body: Buffer | string | null;
 }
 
 export interface UpstreamRequest {
@@ -122,6 +150,36 @@ export interface AdapterOptions {
   authHeader?: 'authorization' | 'api-key';
   /** Ask OpenAI-compatible upstreams for stream usage (stream_options.include_usage); default true. */
   injectStreamUsage?: boolean;
+  /** Azure OpenAI: deployment name -> model name. */
+  deployments?: Readonly<Record<string, string>>;
+  /** Bedrock: region and AWS credentials for SigV4 (from the standard AWS environment variables). */
+  aws?: AwsSigning;
+}
+
+export interface AwsSigning {
+  region: string;
+  accessKeyId: string | null;
+  secretAccessKey: string | null;
+  sessionToken: string | null;
+}
+
+/** Incremental decoder of a streamed answer into events (SSE events, or event-stream messages). */
+export interface StreamDecoder {
+  push(chunk: Buffer): SseEvent[];
+  /** Whatever the stream's end completes. */
+  end(): SseEvent[];
+}
+
+/**
+ * How a family frames streamed answers. SSE is the default; Bedrock's AWS event-stream messages
+ * are decoded into SseEvent values (event = the message's :event-type, data = its JSON payload)
+ * so trackers and output rules work unchanged, and encoded back for the client.
+ */
+export interface StreamCodec {
+  /** Content type of a streamed answer (matched as a substring of the upstream's). */
+  contentType: string;
+  decoder(): StreamDecoder;
+  encode(ev: SseEvent): string | Uint8Array;
 }
 
 export interface ProviderAdapter {
@@ -138,8 +196,26 @@ export interface ProviderAdapter {
   /** Output text of a non-streamed response, with paths so output redaction can rewrite it. */
   responseTexts(route: string, body: unknown): TextSlot[];
   errorBody(err: AigovError): unknown;
-  /** SSE text that ends a stream with an error the provider's SDK raises as an APIError. */
-  streamErrorEvent(err: AigovError): string;
+  /** Bytes that end a stream with an error the provider's SDK raises as an APIError. */
+  streamErrorEvent(err: AigovError): string | Uint8Array;
+  /** Extra headers on an error answer (Bedrock's x-amzn-ErrorType names the SDK's error class). */
+  errorHeaders?(err: AigovError): Record<string, string>;
+  /** The model the concrete request path names (azure deployment, gemini and bedrock model), if any. */
+  modelFromPath?(path: string): string | null;
+  /** Non-SSE stream framing; absent: text/event-stream. */
+  readonly streamCodec?: StreamCodec;
+  /** A query parameter that may carry the caller's key (Gemini's `?key=`); never forwarded. */
+  readonly queryKey?: string;
+  /**
+   * Signs the built request (SigV4); called with the exact body bytes right before sending.
+   * Throws a catalogue error when the provider has no usable credential.
+   */
+  sign?(req: SignInput): Promise<UpstreamRequest>;
+  /**
+   * This provider can stand in for one of another family (a fallback) with the same body: the
+   * route to call here for that family's route, or undefined when it cannot.
+   */
+  fallbackRoute?(family: ProviderFamily, route: string): string | undefined;
 }
 
 export type { JsonPath };

@@ -1,7 +1,7 @@
 import picomatch from 'picomatch';
 import { Pool } from 'undici';
 import type { ProviderConfig } from '../config/schema.js';
-import { type ProviderAdapter } from './adapter.js';
+import type { AdapterOptions, ProviderAdapter } from './adapter.js';
 import { getAdapter } from './families.js';
 import type { ProviderFamily } from './types.js';
 
@@ -34,7 +34,7 @@ export class ProviderRegistry {
       const runtime: ProviderRuntime = {
         name: c.name,
         family: c.family,
-        adapter: getAdapter(c.family, c.auth_header === 'api-key' ? { authHeader: 'api-key' } : undefined),
+        adapter: getAdapter(c.family, adapterOptions(c, env)),
         baseUrl: c.base_url,
         origin: url.origin,
         credential: c.api_key_env ? (env[c.api_key_env] ?? null) || null : null,
@@ -94,4 +94,23 @@ export class ProviderRegistry {
   async close(): Promise<void> {
     await Promise.all([...this.byName.values()].map((p) => p.pool.close().catch(() => {})));
   }
+}
+
+/** What a configured provider's adapter needs beyond its family (none: the shared instance). */
+export function adapterOptions(c: ProviderConfig, env: Record<string, string | undefined>): AdapterOptions {
+  const options: AdapterOptions = {};
+  if (c.family === 'bedrock') {
+    const host = /^bedrock-runtime(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com$/.exec(
+      new URL(c.base_url).hostname,
+    );
+    options.aws = {
+      region: c.region ?? host?.[1] ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
+      accessKeyId: env.AWS_ACCESS_KEY_ID || null,
+      secretAccessKey: env.AWS_SECRET_ACCESS_KEY || null,
+      sessionToken: env.AWS_SESSION_TOKEN || null,
+    };
+  }
+  if (c.auth_header === 'api-key') options.authHeader = 'api-key';
+  if (Object.keys(c.deployments).length > 0) options.deployments = c.deployments;
+  return options;
 }

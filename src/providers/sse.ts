@@ -207,3 +207,10 @@ export function serializeSseEvent(ev: SseEvent): string {
   for (const line of ev.data.split('\n')) out += `data: ${line}\n`;
   return out + '\n';
 }
+
+/** Server-sent events: the stream framing of every family but Bedrock (see StreamCodec). */
+export const SSE_CODEC = Object.freeze({
+  contentType: 'text/event-stream',
+  decoder: () => new SseParser(),
+  encode: serializeSseEvent,
+});

@@ -14,7 +14,7 @@ export interface TextSlot {
   text: string;
 }
 
-export type ProviderFamily = 'openai' | 'anthropic';
+export type ProviderFamily = 'openai' | 'anthropic' | 'azure' | 'gemini' | 'bedrock';
 
 export interface NormalizedRequest {
   /** Configured provider name, e.g. "openai", "anthropic", "groq". */
@@ -34,9 +34,20 @@ export interface NormalizedRequest {
   metadata: Record<string, string>;
 }
 
-/** Token usage; null means unknown, which is not the same as 0. */
+/**
+ * Token usage; null means unknown, which is not the same as 0.
+ * `promptTokens` counts every input token (cache reads and writes included) and
+ * `completionTokens` every output token (reasoning included); the optional details say how many
+ * of them the provider prices differently. Absent details mean "none reported".
+ */
 export interface Usage {
   promptTokens: number | null;
   completionTokens: number | null;
   totalTokens: number | null;
+  /** Input tokens read from the provider's prompt cache (part of promptTokens). */
+  cachedTokens?: number | null;
+  /** Input tokens written to the provider's prompt cache (part of promptTokens). */
+  cacheWriteTokens?: number | null;
+  /** Output tokens spent on reasoning/thinking (part of completionTokens, priced as output). */
+  reasoningTokens?: number | null;
 }

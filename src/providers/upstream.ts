@@ -22,7 +22,7 @@ const DROPPED = new Set([
 ]);
 
 /** Caller credentials: the aigov key travels in any of these and must never reach the provider. */
-const CREDENTIALS = new Set(['authorization', 'x-api-key', 'api-key', 'cookie']);
+const CREDENTIALS = new Set(['authorization', 'x-api-key', 'api-key', 'x-goog-api-key', 'cookie']);
 
 /** Join base URL and route without doubling /v1 (see the convention in adapter.ts). */
 export function joinUrl(baseUrl: string, route: string, search: string): string {
@@ -63,4 +63,19 @@ export function forwardHeaders(input: UpstreamInput): Record<string, string> {
   out['accept-encoding'] = 'identity';
   out['x-request-id'] = input.requestId;
   return out;
+}
+
+/**
+ * The caller's query string without credentials: the named key parameter (Gemini's `key`) and any
+ * parameter whose name or value holds an aigov key, whatever it is called.
+ */
+export function cleanSearch(search: string, keyParam = 'key'): string {
+  if (search === '' || search === '?') return '';
+  const params = new URLSearchParams(search.startsWith('?') ? search.slice(1) : search);
+  for (const [name, value] of [...params]) {
+    if (name.toLowerCase() === keyParam || name.includes('aigov_') || value.includes('aigov_'))
+      params.delete(name);
+  }
+  const out = params.toString();
+  return out === '' ? '' : `?${out}`;
 }

@@ -41,8 +41,8 @@ export interface Call {
   readonly request: FastifyRequest;
   readonly reply: FastifyReply;
   readonly spec: RouteSpec;
-  /** The concrete upstream route: spec.path with its `:params` filled from the URL. */
-  readonly route: string;
+  /** The concrete request path, without the /<provider> prefix and the query (spec.path may be a template). */
+  readonly path: string;
   readonly family: ProviderFamily;
   readonly row: AuditRow;
   /** performance.now() when the request arrived. */
@@ -79,19 +79,12 @@ export function overheadMs(call: Call): number {
   return Math.max(0, performance.now() - call.started - call.upstreamMs);
 }
 
-/** spec.path with its `:params` taken from the request path (which may carry a /<provider> prefix). */
-export function concreteRoute(spec: RouteSpec, url: string): string {
-  if (!spec.path.includes(':')) return spec.path;
+/** The request path without the query and without the /<provider> prefix. */
+export function routePathOf(url: string, providerName: string | null): string {
   const q = url.indexOf('?');
   const path = q === -1 ? url : url.slice(0, q);
-  const n = spec.path.split('/').length;
-  return (
-    '/' +
-    path
-      .split('/')
-      .slice(-(n - 1))
-      .join('/')
-  );
+  const prefix = providerName ? `/${providerName}` : '';
+  return prefix && path.startsWith(`${prefix}/`) ? path.slice(prefix.length) : path;
 }
 
 export function searchOf(url: string): string {

@@ -1,5 +1,6 @@
 import { AigovError, isAigovError } from '../errors.js';
 import { applyRedactions } from '../policy/index.js';
+import { SSE_CODEC } from '../providers/sse.js';
 import type { ProviderRuntime } from '../providers/registry.js';
 import type { CallAbort } from './call-abort.js';
 import { searchOf, type Call, type DecidedCall, type ProxyDeps } from './call.js';
@@ -50,7 +51,8 @@ export async function forwardStage(
       primary: provider,
       registry: deps.providers,
       method: call.spec.method,
-      route: call.route,
+      route: call.spec.path,
+      path: call.path,
       search: searchOf(call.request.url),
       incomingHeaders: call.request.headers,
       requestId: call.request.id,
@@ -93,6 +95,8 @@ export function isEventStream(call: DecidedCall, upstream: UpstreamCall): boolea
   return (
     call.norm.stream &&
     upstream.response.statusCode === 200 &&
-    String(upstream.response.headers['content-type'] ?? '').includes('text/event-stream')
+    String(upstream.response.headers['content-type'] ?? '').includes(
+      (upstream.provider.adapter.streamCodec ?? SSE_CODEC).contentType,
+    )
   );
 }

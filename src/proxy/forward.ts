@@ -18,6 +18,8 @@ export interface SendInput {
   registry: ProviderRegistry;
   method: 'GET' | 'POST' | 'DELETE';
   route: string;
+  /** The concrete request path (route may be a template). */
+  path: string;
   search: string;
   incomingHeaders: Record<string, string | string[] | undefined>;
   requestId: string;
@@ -48,13 +50,18 @@ function retryableStatus(status: number): boolean {
  * leave: the adapter builds headers from scratch with the provider's own credential.
  */
 export async function sendUpstream(input: SendInput): Promise<UpstreamCall> {
-  const chain = [
-    input.primary,
-    ...input.primary.fallbacks.flatMap((n) => input.registry.get(n) ?? []),
-  ].filter((p) => p.family === input.primary.family);
+  const family = input.primary.family;
+  // Same family, or a family that can stand in with the same body (openai -> azure) at its own route.
+  const chain = [input.primary, ...input.primary.fallbacks.flatMap((n) => input.registry.get(n) ?? [])]
+    .map((provider) => {
+      if (provider.family === family) return { provider, route: input.route, path: input.path };
+      const route = provider.adapter.fallbackRoute?.(family, input.route);
+      return route === undefined ? null : { provider, route, path: route };
+    })
+    .filter((c) => c !== null);
   let lastError: unknown = null;
   for (let i = 0; i < chain.length; i++) {
-    const provider = chain[i]!;
+    const { provider, route, path: routePath } = chain[i]!;
     const isLast = i === chain.length - 1;
     if (provider.credential === null && provider.credentialEnv !== null) {
       lastError = new AigovError('provider_not_configured', {
@@ -62,20 +69,29 @@ export async function sendUpstream(input: SendInput): Promise<UpstreamCall> {
       });
       continue;
     }
-    const { url, headers } = provider.adapter.buildUpstream({
+    const built = provider.adapter.buildUpstream({
       baseUrl: provider.baseUrl,
-      route: input.route,
+      route,
+      path: routePath,
       search: input.search,
       incomingHeaders: input.incomingHeaders,
       credential: provider.credential,
       requestId: input.requestId,
     });
+    const streamed = isStreamed(input.body) ? input.body : null;
+    // Signing families (bedrock) take JSON bodies only; a streamed multipart body is OpenAI's.
+    const { url, headers } = provider.adapter.sign
+      ? await provider.adapter.sign({
+          ...built,
+          method: input.method,
+          body: streamed ? null : (input.body as Buffer | string | null),
+        })
+      : built;
     // The adapter joined the provider's base URL (whose origin the pool serves) and the route:
     // the request path is the rest, no URL parsing per request.
-    const path = url.startsWith(provider.origin)
+    const requestPath = url.startsWith(provider.origin)
       ? url.slice(provider.origin.length) || '/'
       : new URL(url).pathname;
-    const streamed = isStreamed(input.body) ? input.body : null;
     if (streamed) {
       headers['content-type'] = streamed.contentType;
       headers['content-length'] = String(streamed.length);
@@ -84,7 +100,7 @@ export async function sendUpstream(input: SendInput): Promise<UpstreamCall> {
     try {
       const response = await provider.pool.request({
         method: input.method,
-        path,
+        path: requestPath,
         headers,
         body: streamed ? streamed.open() : (input.body as Buffer | string | null),
         signal: input.signal,

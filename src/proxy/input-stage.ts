@@ -136,6 +136,7 @@ async function checkBatchCreate(
       registry: deps.providers,
       method: 'GET',
       route: `/v1/files/${fileId}/content`,
+      path: `/v1/files/${fileId}/content`,
       search: '',
       incomingHeaders: call.request.headers,
       requestId: call.request.id,

@@ -6,11 +6,12 @@ import { resolveForProxy } from '../governance/index.js';
 import { authenticate } from '../http/authenticate.js';
 import { sendError } from '../http/render-error.js';
 import type { RouteSpec } from '../providers/adapter.js';
+import { getAdapter } from '../providers/families.js';
 import type { ProviderRuntime } from '../providers/registry.js';
 import type { ProviderFamily } from '../providers/types.js';
 import { CallAbort } from './call-abort.js';
 import { noteBatch } from './batch-stage.js';
-import { concreteRoute, governanceHeaders, UNKNOWN_USAGE, type Call, type ProxyDeps } from './call.js';
+import { governanceHeaders, routePathOf, UNKNOWN_USAGE, type Call, type ProxyDeps } from './call.js';
 import { forwardStage, isBinaryAnswer, isEventStream, prepareRequest } from './forward-stage.js';
 import { inputStage, prepareForm } from './input-stage.js';
 import { readBody } from './forward.js';
@@ -30,7 +31,7 @@ function decisionAfterError(e: AigovError): AuditRow['decision'] {
 }
 
 async function authenticateStage(call: Call, deps: Pick<ProxyDeps, 'verifier'>): Promise<void> {
-  const key = await authenticate(deps.verifier, call.request);
+  const key = await authenticate(deps.verifier, call.request, getAdapter(call.family).queryKey);
   call.key = key;
   call.row.keyId = key.id;
   call.row.owner = key.owner;
@@ -57,8 +58,8 @@ export async function governedCall(
     request,
     reply,
     spec,
+    path: routePathOf(request.url, providerName),
     family,
-    route: concreteRoute(spec, request.url),
     row: baseRow(request, providerName ? `/${providerName}${spec.path}` : spec.path, null),
     started: performance.now() - reply.elapsedTime,
     policySet: deps.policies.current(),
@@ -98,7 +99,7 @@ export async function governedCall(
         await input.cleanup();
       }
     } else {
-      const provider = resolveForProxy(deps.providers, family, providerName, request.body);
+      const provider = resolveForProxy(deps.providers, family, providerName, request.body, call.path);
       call.provider = provider;
       call.row.provider = provider.name;
       await forwardUngoverned(call, deps, provider);

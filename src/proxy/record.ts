@@ -19,6 +19,9 @@ export async function recordStage(call: Call, deps: RecordDeps): Promise<boolean
   row.promptTokens = usage.promptTokens;
   row.completionTokens = usage.completionTokens;
   row.totalTokens = usage.totalTokens;
+  if (usage.cachedTokens != null) row.cachedTokens = usage.cachedTokens;
+  if (usage.cacheWriteTokens != null) row.cacheWriteTokens = usage.cacheWriteTokens;
+  if (usage.reasoningTokens != null) row.reasoningTokens = usage.reasoningTokens;
   row.costUsd = costUsd(usage, priceFor(row.model, deps.pricing));
   row.latencyMs = round3(performance.now() - call.started);
   row.upstreamMs = call.upstreamMs > 0 ? round3(call.upstreamMs) : null;

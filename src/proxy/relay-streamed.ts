@@ -38,6 +38,7 @@ export async function relayStreamedStage(
     passThrough: clientWantsUsage && inspect === null,
     inspect,
     streamErrorEvent: (e) => adapter.streamErrorEvent(e),
+    ...(adapter.streamCodec ? { codec: adapter.streamCodec } : {}),
     upstreamError: (e) => upstreamError(upstream.provider.name, e),
     abort: () => abort.abort(),
   });

@@ -22,10 +22,10 @@ export async function requestPolicyStage(
   adjust: PolicyAdjust = {},
 ): Promise<DecidedCall> {
   const key = call.key!;
-  const provider = resolveForProxy(deps.providers, call.family, providerName, call.request.body);
+  const provider = resolveForProxy(deps.providers, call.family, providerName, call.request.body, call.path);
   call.provider = provider;
   call.row.provider = provider.name;
-  const normalized = normalizeFor({ provider, route: call.spec.path }, call.request.body);
+  const normalized = normalizeFor({ provider, route: call.spec.path, path: call.path }, call.request.body);
   const norm = adjust.model !== undefined ? { ...normalized, model: adjust.model } : normalized;
   call.norm = norm;
   call.row.model = norm.model;

@@ -1,8 +1,8 @@
 import type { ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { AigovError } from '../errors.js';
-import type { StreamTracker } from '../providers/adapter.js';
-import { serializeSseEvent, SseParser, type SseEvent } from '../providers/sse.js';
+import type { StreamCodec, StreamTracker } from '../providers/adapter.js';
+import { SSE_CODEC, type SseEvent } from '../providers/sse.js';
 
 export interface StreamOutcome {
   /** The client went away before the stream ended. */
@@ -22,9 +22,15 @@ export interface RelayOptions {
   passThrough: boolean;
   /** Called with the output text so far; returns an error to end the stream with. */
   inspect: ((text: string) => AigovError | null) | null;
-  streamErrorEvent: (err: AigovError) => string;
+  streamErrorEvent: (err: AigovError) => string | Uint8Array;
+  /** How the stream is framed; default SSE. */
+  codec?: StreamCodec;
   upstreamError: (err: unknown) => AigovError;
   abort: () => void;
+}
+
+function bytes(o: string | Uint8Array): Uint8Array {
+  return typeof o === 'string' ? Buffer.from(o, 'utf8') : o;
 }
 
 /**
@@ -51,7 +57,8 @@ export function drained(raw: ServerResponse): Promise<void> {
  */
 export async function relayStream(opts: RelayOptions): Promise<StreamOutcome> {
   const { raw, tracker } = opts;
-  const parser = new SseParser();
+  const codec = opts.codec ?? SSE_CODEC;
+  const parser = codec.decoder();
   const outcome: StreamOutcome = { aborted: false, error: null, blocked: null, bytes: 0 };
   // A client that leaves mid-stream cancels the upstream call at once: nobody pays for unread tokens.
   let gone = false;
@@ -62,7 +69,7 @@ export async function relayStream(opts: RelayOptions): Promise<StreamOutcome> {
     }
   };
   raw.once('close', onClose);
-  const write = async (data: Buffer | string): Promise<void> => {
+  const write = async (data: Uint8Array | string): Promise<void> => {
     outcome.bytes += data.length;
     if (!raw.write(data)) await drained(raw);
   };
@@ -74,7 +81,13 @@ export async function relayStream(opts: RelayOptions): Promise<StreamOutcome> {
    * Returns true when an output policy ended the stream.
    */
   const relayEvents = async (events: SseEvent[]): Promise<boolean> => {
-    let out = '';
+    const out: (string | Uint8Array)[] = [];
+    const flush = async (): Promise<void> => {
+      if (out.length === 0) return;
+      const data = out.every((o) => typeof o === 'string') ? out.join('') : Buffer.concat(out.map(bytes));
+      out.length = 0;
+      await write(data);
+    };
     for (const ev of events) {
       const forward = tracker.onEvent(ev).forward;
       if (opts.inspect) {
@@ -83,7 +96,7 @@ export async function relayStream(opts: RelayOptions): Promise<StreamOutcome> {
           inspectedLength = text.length;
           const blocked = opts.inspect(text);
           if (blocked) {
-            if (out) await write(out);
+            await flush();
             outcome.blocked = blocked;
             raw.write(opts.streamErrorEvent(blocked));
             opts.abort();
@@ -91,9 +104,9 @@ export async function relayStream(opts: RelayOptions): Promise<StreamOutcome> {
           }
         }
       }
-      if (forward) out += serializeSseEvent(ev);
+      if (forward) out.push(codec.encode(ev));
     }
-    if (out) await write(out);
+    await flush();
     return false;
   };
   try {

@@ -6,6 +6,8 @@
  * per-request `x-mock-behavior: <JSON>` header (so one server can vary per call).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { EventStreamCodec } from '@smithy/eventstream-codec';
+import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
 import type { AddressInfo, Socket } from 'node:net';
 import {
   attachRealtime,
@@ -39,8 +41,18 @@ export interface MockBehavior {
   chunks: number;
   /** Leave usage out of replies (to test "unknown is not 0"). */
   omitUsage: boolean;
-  /** Fixed token counts; default: ceil(chars / 4) of prompt and reply. */
-  usage: { prompt: number; completion: number } | null;
+  /**
+   * Fixed token counts; default: ceil(chars / 4) of prompt and reply. `cached` (cache reads),
+   * `cacheWrite` and `reasoning` are reported in each API's own fields, as parts of (OpenAI,
+   * Gemini) or beside (Anthropic, Bedrock) the input and output counts, as that provider does.
+   */
+  usage: {
+    prompt: number;
+    completion: number;
+    cached?: number;
+    cacheWrite?: number;
+    reasoning?: number;
+  } | null;
   /** Bytes of audio /v1/audio/speech answers with. */
   speechBytes: number;
 }
@@ -48,6 +60,10 @@ export interface MockBehavior {
 export interface RecordedRequest {
   method: string;
   path: string;
+  /** Path and query as received. */
+  url: string;
+  /** The body exactly as received. */
+  raw: string;
   headers: Record<string, string | string[] | undefined>;
   /** Parsed JSON, the raw string when not JSON, null for no body, or the form of a multipart body. */
   body: unknown;
@@ -110,8 +126,22 @@ function textOf(content: unknown): string {
   return '';
 }
 
+/** Gemini `contents[].parts[].text` (and systemInstruction), joined. */
+function geminiTexts(contents: unknown, onlyRole?: string): string[] {
+  const out: string[] = [];
+  if (!Array.isArray(contents)) return out;
+  for (const c of contents) {
+    if (!isObject(c) || !Array.isArray(c['parts'])) continue;
+    if (onlyRole !== undefined && (c['role'] ?? 'user') !== onlyRole) continue;
+    out.push(textOf(c['parts']));
+  }
+  return out;
+}
+
 function promptText(body: Record<string, unknown>): string {
   const parts: string[] = [];
+  parts.push(...geminiTexts(body['contents']));
+  if (isObject(body['systemInstruction'])) parts.push(...geminiTexts([body['systemInstruction']]));
   if (typeof body['system'] === 'string') parts.push(body['system']);
   if (typeof body['instructions'] === 'string') parts.push(body['instructions']);
   const messages = body['messages'];
@@ -130,6 +160,8 @@ function promptText(body: Record<string, unknown>): string {
 }
 
 function lastUserText(body: Record<string, unknown>): string {
+  const gemini = geminiTexts(body['contents'], 'user');
+  if (gemini.length > 0) return gemini.at(-1)!;
   const messages = body['messages'];
   if (Array.isArray(messages)) {
     for (let i = messages.length - 1; i >= 0; i--) {
@@ -239,11 +271,14 @@ async function chat(ctx: Ctx, legacy: boolean): Promise<void> {
   const model = typeof body['model'] === 'string' ? body['model'] : 'mock-model';
   const id = nextId(legacy ? 'cmpl-' : 'chatcmpl-');
   const created = now();
-  const usage = {
+  const usage: Record<string, unknown> = {
     prompt_tokens: ctx.promptTokens,
     completion_tokens: ctx.completionTokens,
     total_tokens: ctx.promptTokens + ctx.completionTokens,
   };
+  if (b.usage?.cached !== undefined) usage['prompt_tokens_details'] = { cached_tokens: b.usage.cached };
+  if (b.usage?.reasoning !== undefined)
+    usage['completion_tokens_details'] = { reasoning_tokens: b.usage.reasoning };
   const object = legacy ? 'text_completion' : 'chat.completion';
   if (body['stream'] !== true) {
     const choice = legacy
@@ -403,7 +438,12 @@ async function messages(ctx: Ctx): Promise<void> {
       stop_sequence: null,
     };
     if (!b.omitUsage) {
-      reply['usage'] = { input_tokens: ctx.promptTokens, output_tokens: ctx.completionTokens };
+      reply['usage'] = {
+        input_tokens: ctx.promptTokens,
+        output_tokens: ctx.completionTokens,
+        ...(b.usage?.cached !== undefined ? { cache_read_input_tokens: b.usage.cached } : {}),
+        ...(b.usage?.cacheWrite !== undefined ? { cache_creation_input_tokens: b.usage.cacheWrite } : {}),
+      };
     }
     sendJson(ctx.res, 200, reply);
     return;
@@ -483,6 +523,133 @@ function failBody(path: string, status: number): unknown {
   };
 }
 
+/** Gemini API: generateContent, streamGenerateContent (SSE with alt=sse), countTokens, embedContent. */
+async function geminiCall(ctx: Ctx, model: string, action: string): Promise<void> {
+  const { b } = ctx;
+  if (action === 'countTokens') return sendJson(ctx.res, 200, { totalTokens: ctx.promptTokens });
+  if (action === 'embedContent') return sendJson(ctx.res, 200, { embedding: { values: [0.1, 0.2, 0.3] } });
+  if (action !== 'generateContent' && action !== 'streamGenerateContent')
+    return sendJson(ctx.res, 404, { error: { code: 404, message: 'no such action', status: 'NOT_FOUND' } });
+  const reasoning = b.usage?.reasoning ?? 0;
+  const usageMetadata: Record<string, unknown> = {
+    promptTokenCount: ctx.promptTokens,
+    candidatesTokenCount: ctx.completionTokens - reasoning,
+    totalTokenCount: ctx.promptTokens + ctx.completionTokens,
+  };
+  if (b.usage?.cached !== undefined) usageMetadata['cachedContentTokenCount'] = b.usage.cached;
+  if (b.usage?.reasoning !== undefined) usageMetadata['thoughtsTokenCount'] = reasoning;
+  const chunk = (text: string, last: boolean): Record<string, unknown> => ({
+    candidates: [
+      { content: { parts: [{ text }], role: 'model' }, index: 0, ...(last ? { finishReason: 'STOP' } : {}) },
+    ],
+    ...(last && !b.omitUsage ? { usageMetadata } : {}),
+    modelVersion: model,
+    responseId: nextId('gem-'),
+  });
+  if (action === 'generateContent') return sendJson(ctx.res, 200, chunk(ctx.replyText, true));
+  const pieces = split(ctx.replyText, b.chunks);
+  const frames = pieces.map((p, i) => `data: ${JSON.stringify(chunk(p, i === pieces.length - 1))}\r\n\r\n`);
+  await stream(
+    ctx,
+    frames,
+    frames.map(() => true),
+  );
+}
+
+const eventCodec = new EventStreamCodec(toUtf8, fromUtf8);
+
+function eventMessage(type: string, payload: unknown): Uint8Array {
+  return eventCodec.encode({
+    headers: {
+      ':message-type': { type: 'string', value: 'event' },
+      ':event-type': { type: 'string', value: type },
+      ':content-type': { type: 'string', value: 'application/json' },
+    },
+    body: fromUtf8(JSON.stringify(payload)),
+  });
+}
+
+/**
+ * Bedrock Runtime: Converse (JSON; converse-stream as AWS event-stream messages) and InvokeModel
+ * in the Anthropic messages format (invoke-with-response-stream as `chunk` events with base64
+ * bytes). Cache reads and writes are reported beside the uncached input, as Bedrock does.
+ */
+async function bedrockCall(ctx: Ctx, modelId: string, action: string): Promise<void> {
+  const { b, res } = ctx;
+  const usage: Record<string, unknown> = {
+    inputTokens: ctx.promptTokens,
+    outputTokens: ctx.completionTokens,
+    totalTokens:
+      ctx.promptTokens + ctx.completionTokens + (b.usage?.cached ?? 0) + (b.usage?.cacheWrite ?? 0),
+  };
+  if (b.usage?.cached !== undefined) usage['cacheReadInputTokens'] = b.usage.cached;
+  if (b.usage?.cacheWrite !== undefined) usage['cacheWriteInputTokens'] = b.usage.cacheWrite;
+  const pieces = split(ctx.replyText, b.chunks);
+  const eventStream = async (messages: Uint8Array[]): Promise<void> => {
+    res.writeHead(200, { 'content-type': 'application/vnd.amazon.eventstream' });
+    for (let i = 0; i < messages.length; i++) {
+      if (i > 0) await sleep(b.chunkDelayMs);
+      if (res.destroyed) return;
+      res.write(messages[i]);
+    }
+    res.end();
+  };
+  if (action === 'converse') {
+    return sendJson(res, 200, {
+      output: { message: { role: 'assistant', content: [{ text: ctx.replyText }] } },
+      stopReason: 'end_turn',
+      usage,
+      metrics: { latencyMs: 1 },
+    });
+  }
+  if (action === 'converse-stream') {
+    return eventStream([
+      eventMessage('messageStart', { role: 'assistant' }),
+      ...pieces.map((p) => eventMessage('contentBlockDelta', { contentBlockIndex: 0, delta: { text: p } })),
+      eventMessage('contentBlockStop', { contentBlockIndex: 0 }),
+      eventMessage('messageStop', { stopReason: 'end_turn' }),
+      eventMessage('metadata', { usage, metrics: { latencyMs: 1 } }),
+    ]);
+  }
+  const anthropicUsage = { input_tokens: ctx.promptTokens, output_tokens: ctx.completionTokens };
+  if (action === 'invoke') {
+    return sendJson(res, 200, {
+      id: nextId('msg_'),
+      type: 'message',
+      role: 'assistant',
+      model: modelId,
+      content: [{ type: 'text', text: ctx.replyText }],
+      stop_reason: 'end_turn',
+      usage: anthropicUsage,
+    });
+  }
+  const chunk = (obj: unknown): Uint8Array =>
+    eventMessage('chunk', { bytes: Buffer.from(JSON.stringify(obj)).toString('base64') });
+  return eventStream([
+    chunk({
+      type: 'message_start',
+      message: { role: 'assistant', usage: { input_tokens: ctx.promptTokens } },
+    }),
+    ...pieces.map((p) =>
+      chunk({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: p } }),
+    ),
+    chunk({
+      type: 'message_stop',
+      'amazon-bedrock-invocationMetrics': {
+        inputTokenCount: ctx.promptTokens,
+        outputTokenCount: ctx.completionTokens,
+      },
+    }),
+  ]);
+}
+
+/** Azure OpenAI paths serve the OpenAI API: /openai/deployments/{d}/x and /openai/v1/x are /v1/x. */
+function azurePath(path: string): string {
+  const m = /^\/openai\/deployments\/[^/]+(\/.*)$/.exec(path);
+  if (m) return `/v1${m[1]}`;
+  return path.startsWith('/openai/v1/') ? path.slice('/openai'.length) : path;
+}
+
 export async function startMockProvider(opts: MockProviderOptions = {}): Promise<MockProvider> {
   const record = opts.record ?? true;
   const base: MockBehavior = { ...DEFAULTS, ...opts.behavior };
@@ -508,6 +675,8 @@ export async function startMockProvider(opts: MockProviderOptions = {}): Promise
       requests.push({
         method: req.method ?? 'GET',
         path,
+        url: req.url ?? '/',
+        raw,
         headers: req.headers,
         body: parsed,
         ...(form ? { form } : {}),
@@ -552,7 +721,13 @@ export async function startMockProvider(opts: MockProviderOptions = {}): Promise
       promptTokens: b.usage?.prompt ?? tokens(prompt),
       completionTokens: b.usage?.completion ?? tokens(replyText),
     };
-    switch (path) {
+    const bedrock = /^\/model\/([^/]+)\/(converse|converse-stream|invoke|invoke-with-response-stream)$/.exec(
+      path,
+    );
+    if (bedrock) return bedrockCall(ctx, decodeURIComponent(bedrock[1]!), bedrock[2]!);
+    const gemini = /^\/v1(?:beta)?\/models\/([^/:]+):(\w+)$/.exec(path);
+    if (gemini) return geminiCall(ctx, decodeURIComponent(gemini[1]!), gemini[2]!);
+    switch (azurePath(path)) {
       case '/v1/chat/completions':
         return chat(ctx, false);
       case '/v1/completions':

@@ -47,7 +47,7 @@ export interface ProxyOptions {
   testDb?: TestDb;
   listen?: boolean;
   /** Providers added after the three built-in ones (openai, anthropic, groq), e.g. to test fallbacks. */
-  extraProviders?: Record<string, unknown>[];
+  extraProviders?: Record<string, unknown>[] | ((mockUrl: string) => Record<string, unknown>[]);
   /** `timeouts` for the three built-in providers (e.g. { first_byte: 300, idle: 300 }). */
   timeouts?: Record<string, number | string>;
   /** Extra environment for provider credentials. */
@@ -91,7 +91,9 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyHarne
         ...t,
       },
       { name: 'groq', family: 'openai', base_url: `${mock.url}/v1`, api_key_env: 'GROQ_API_KEY', ...t },
-      ...(options.extraProviders ?? []),
+      ...(typeof options.extraProviders === 'function'
+        ? options.extraProviders(mock.url)
+        : (options.extraProviders ?? [])),
     ],
     ...(options.overrides ?? {}),
   });

@@ -27,7 +27,7 @@ export function createAnthropicAdapter(_options: AdapterOptions = {}): ProviderA
       const headers = forwardHeaders(input);
       headers['anthropic-version'] ??= DEFAULT_ANTHROPIC_VERSION;
       if (input.credential !== null) headers['x-api-key'] = input.credential;
-      return { url: joinUrl(input.baseUrl, input.route, input.search), headers };
+      return { url: joinUrl(input.baseUrl, input.path ?? input.route, input.search), headers };
     },
     // Anthropic streams always report usage; nothing to ask for.
     prepareBody: (_req, body) => ({ body, changed: false, clientWantsUsage: true }),

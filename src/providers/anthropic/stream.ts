@@ -2,8 +2,8 @@ import type { StreamTracker, StreamTrackerOptions } from '../adapter.js';
 import type { SseEvent } from '../sse.js';
 import { isPlainObject } from '../text-walk.js';
 import type { Usage } from '../types.js';
-import { count, makeUsage } from '../usage-helpers.js';
-import { promptTokensOf } from './usage.js';
+import { count, makeUsage, withDetails } from '../usage-helpers.js';
+import { cacheOf, promptTokensOf } from './usage.js';
 
 const FORWARD = Object.freeze({ forward: true });
 
@@ -15,6 +15,7 @@ const FORWARD = Object.freeze({ forward: true });
 class AnthropicStreamTracker implements StreamTracker {
   private prompt: number | null = null;
   private completion: number | null = null;
+  private cache: { cached: number | null; cacheWrite: number | null } = { cached: null, cacheWrite: null };
   private readonly parts = new Map<number, string[]>();
   private done = false;
 
@@ -58,13 +59,16 @@ class AnthropicStreamTracker implements StreamTracker {
 
   private takeUsage(usage: Record<string, unknown>): void {
     const prompt = promptTokensOf(usage);
-    if (prompt !== null) this.prompt = prompt;
+    if (prompt !== null) {
+      this.prompt = prompt;
+      this.cache = cacheOf(usage);
+    }
     const completion = count(usage['output_tokens']);
     if (completion !== null) this.completion = completion;
   }
 
   usage(): Usage {
-    return makeUsage(this.prompt, this.completion, null);
+    return withDetails(makeUsage(this.prompt, this.completion, null), this.cache);
   }
 
   text(): string {

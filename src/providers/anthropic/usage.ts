@@ -1,6 +1,6 @@
 import { isPlainObject } from '../text-walk.js';
 import type { Usage } from '../types.js';
-import { UNKNOWN_USAGE, count, makeUsage } from '../usage-helpers.js';
+import { UNKNOWN_USAGE, count, makeUsage, withDetails } from '../usage-helpers.js';
 
 /**
  * Anthropic reports cache writes and reads beside input_tokens; all three are prompt tokens
@@ -22,5 +22,16 @@ export function usageFromAnthropicBody(route: string, body: unknown): Usage {
   if (route === '/v1/messages/count_tokens') return makeUsage(0, 0, 0);
   const usage = body['usage'];
   if (!isPlainObject(usage)) return UNKNOWN_USAGE;
-  return makeUsage(promptTokensOf(usage), count(usage['output_tokens']), null);
+  return withDetails(makeUsage(promptTokensOf(usage), count(usage['output_tokens']), null), cacheOf(usage));
+}
+
+/** Cache reads and writes, priced apart from plain input (0.1x and 1.25x). */
+export function cacheOf(usage: Record<string, unknown>): {
+  cached: number | null;
+  cacheWrite: number | null;
+} {
+  return {
+    cached: count(usage['cache_read_input_tokens']),
+    cacheWrite: count(usage['cache_creation_input_tokens']),
+  };
 }

@@ -36,7 +36,7 @@ export function createOpenAIAdapter(options: AdapterOptions = {}): ProviderAdapt
         if (authHeader === 'api-key') headers['api-key'] = input.credential;
         else headers['authorization'] = `Bearer ${input.credential}`;
       }
-      return { url: joinUrl(input.baseUrl, input.route, input.search), headers };
+      return { url: joinUrl(input.baseUrl, input.path ?? input.route, input.search), headers };
     },
     prepareBody(req, body): PreparedBody {
       if (!req.stream || !USAGE_ON_REQUEST.has(req.route)) {

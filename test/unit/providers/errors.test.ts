@@ -104,5 +104,8 @@ t.test('anthropic SDK raises on the stream error event', async (t) => {
   });
   t.type(err, Anthropic.APIError);
   t.match(err, { message: /SSNs may not leave the building/ });
-  t.equal(anthropic.streamErrorEvent(blocked).startsWith('event: error\ndata: {"type":"error"'), true);
+  t.equal(
+    String(anthropic.streamErrorEvent(blocked)).startsWith('event: error\ndata: {"type":"error"'),
+    true,
+  );
 });

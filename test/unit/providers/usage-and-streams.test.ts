@@ -67,7 +67,7 @@ t.test('anthropic usage from bodies: cache tokens count as prompt', async (t) =>
         output_tokens: 7,
       },
     }),
-    { promptTokens: 1110, completionTokens: 7, totalTokens: 1117 },
+    { promptTokens: 1110, completionTokens: 7, totalTokens: 1117, cachedTokens: 1000, cacheWriteTokens: 100 },
   );
   t.same(anthropic.usageFromBody('/v1/messages', { usage: { output_tokens: 7 } }), {
     promptTokens: null,
@@ -240,13 +240,13 @@ t.test('anthropic stream tracker', async (t) => {
   t.equal(a.finished(), false);
   a.onEvent(ev({ type: 'message_stop' }, 'message_stop'));
   t.equal(a.finished(), true);
-  t.same(a.usage(), { promptTokens: 25, completionTokens: 12, totalTokens: 37 });
+  t.same(a.usage(), { promptTokens: 25, completionTokens: 12, totalTokens: 37, cachedTokens: 5 });
   t.equal(a.text(), 'Hello world\n{"q":1}');
   const cut = anthropic.createStreamTracker();
   cut.onEvent(events[0]!);
   t.same(
     cut.usage(),
-    { promptTokens: 25, completionTokens: 1, totalTokens: 26 },
+    { promptTokens: 25, completionTokens: 1, totalTokens: 26, cachedTokens: 5 },
     'partial stream: last known',
   );
   t.same(anthropic.createStreamTracker().usage(), UNKNOWN);
@@ -306,7 +306,13 @@ t.test('end to end against the mock: parser + tracker over real streams', async 
     true,
   );
   t.equal(resp.tracker.text(), 'The quick brown fox');
-  t.same(resp.tracker.usage(), { promptTokens: 11, completionTokens: 6, totalTokens: 17 });
+  t.same(resp.tracker.usage(), {
+    promptTokens: 11,
+    completionTokens: 6,
+    totalTokens: 17,
+    cachedTokens: 0,
+    reasoningTokens: 0,
+  });
   t.ok(resp.tracker.finished());
 
   const msg = await runStream(

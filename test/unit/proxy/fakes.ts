@@ -221,7 +221,7 @@ export function newCall(init: CallInit): TestCall {
     request,
     reply: reply.asReply(),
     spec,
-    route: spec.path,
+    path: route,
     family,
     row,
     started: performance.now(),

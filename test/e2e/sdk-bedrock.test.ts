@@ -1,0 +1,299 @@
+import { createHash } from 'node:crypto';
+import t, { type Test } from 'tap';
+import {
+  BedrockRuntimeClient,
+  BedrockRuntimeServiceException,
+  ConverseCommand,
+  ConverseStreamCommand,
+  InvokeModelCommand,
+  InvokeModelWithResponseStreamCommand,
+  AccessDeniedException,
+  ValidationException,
+} from '@aws-sdk/client-bedrock-runtime';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { HttpRequest } from '@smithy/protocol-http';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { Sha256 } from '@aws-crypto/sha256-js';
+import { DEFAULT_REPLY, type RecordedRequest } from '../support/mock-provider.js';
+import { mockHeader, startProxy } from '../support/proxy.js';
+import { sdkPolicies } from '../support/sdk-policies.js';
+
+/**
+ * @aws-sdk/client-bedrock-runtime with a Bedrock API key (the aigov key as its bearer token) and
+ * only its endpoint changed. HTTP/1.1 handler: the SDK's default HTTP/2 handler needs h2c on the
+ * proxy port, a documented follow-up (docs/providers.md).
+ */
+const BEARER = 'bedrock-api-key-000000000000000000000000';
+const ACCESS_KEY = 'AKIDEXAMPLE0000000000';
+const SECRET = 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY';
+const MODEL = 'anthropic.claude-3-5-sonnet-20240620-v1:0';
+const NOVA = 'us.amazon.nova-pro-v1:0';
+
+function client(endpoint: string, token: string): BedrockRuntimeClient {
+  return new BedrockRuntimeClient({
+    region: 'us-east-1',
+    endpoint,
+    token: { token },
+    authSchemePreference: ['httpBearerAuth'],
+    requestHandler: new NodeHttpHandler(),
+    maxAttempts: 1,
+  });
+}
+
+const converse = (text: string, modelId = MODEL): ConverseCommand =>
+  new ConverseCommand({ modelId, messages: [{ role: 'user', content: [{ text }] }] });
+
+async function failure(p: Promise<unknown>): Promise<unknown> {
+  return p.then(
+    () => null,
+    (e: unknown) => e,
+  );
+}
+
+t.test('the Bedrock Runtime SDK through the proxy (Bedrock API key upstream)', async (t) => {
+  const h = await startProxy({
+    policies: sdkPolicies(2),
+    env: { AWS_BEARER_TOKEN_BEDROCK: BEARER },
+    extraProviders: (mockUrl) => [
+      { name: 'bedrock', family: 'bedrock', base_url: mockUrl, api_key_env: 'AWS_BEARER_TOKEN_BEDROCK' },
+    ],
+  });
+  t.teardown(() => h.close());
+  const br = client(h.url, h.key);
+  t.teardown(() => br.destroy());
+
+  const assertCredentials = (t: Test, since: number): void => {
+    const seen = h.mock.requests.slice(since);
+    t.ok(seen.length > 0, 'the mock was called');
+    for (const req of seen) {
+      t.equal(req.headers['authorization'], `Bearer ${BEARER}`, 'Bedrock API key injected');
+      t.notOk(JSON.stringify(req.headers).includes(h.key), 'aigov key in no header');
+      t.notOk(req.url.includes(h.key), 'aigov key not in the query');
+      t.notOk(req.raw.includes(h.key), 'aigov key not in the body');
+    }
+  };
+
+  t.test('converse, plain', async (t) => {
+    const before = h.mock.requests.length;
+    const res = await br.send(converse('Say hello'));
+    t.equal(res.output?.message?.content?.[0]?.text, DEFAULT_REPLY);
+    t.equal(h.mock.requests.at(-1)?.path, `/model/${encodeURIComponent(MODEL)}/converse`);
+    assertCredentials(t, before);
+  });
+
+  t.test('converse-stream: event-stream relayed event by event', async (t) => {
+    const before = h.mock.requests.length;
+    const res = await br.send(
+      new ConverseStreamCommand({
+        modelId: MODEL,
+        messages: [{ role: 'user', content: [{ text: 'Say hello' }] }],
+      }),
+    );
+    let text = '';
+    let deltas = 0;
+    let usage: number | undefined;
+    for await (const ev of res.stream!) {
+      if (ev.contentBlockDelta?.delta?.text) {
+        deltas++;
+        text += ev.contentBlockDelta.delta.text;
+      }
+      if (ev.metadata) usage = ev.metadata.usage?.inputTokens;
+    }
+    t.equal(text, DEFAULT_REPLY);
+    t.ok(deltas >= 5, `${deltas} deltas`);
+    t.ok(usage && usage > 0, 'metadata event passed on');
+    assertCredentials(t, before);
+    const rows = await h.rows(`route = '/model/{modelId}/converse-stream'`);
+    t.ok(rows.at(-1)?.['prompt_tokens'], 'usage read from the event stream');
+  });
+
+  t.test('invoke and invoke-with-response-stream (Anthropic messages format)', async (t) => {
+    const body = JSON.stringify({
+      anthropic_version: 'bedrock-2023-05-31',
+      max_tokens: 100,
+      messages: [{ role: 'user', content: 'Say hello' }],
+    });
+    const res = await br.send(
+      new InvokeModelCommand({ modelId: MODEL, body, contentType: 'application/json' }),
+    );
+    const json = JSON.parse(Buffer.from(res.body).toString('utf8')) as { content: { text: string }[] };
+    t.equal(json.content[0]?.text, DEFAULT_REPLY);
+    const stream = await br.send(
+      new InvokeModelWithResponseStreamCommand({ modelId: MODEL, body, contentType: 'application/json' }),
+    );
+    let text = '';
+    for await (const ev of stream.body!) {
+      if (!ev.chunk?.bytes) continue;
+      const c = JSON.parse(Buffer.from(ev.chunk.bytes).toString('utf8')) as { delta?: { text?: string } };
+      text += c.delta?.text ?? '';
+    }
+    t.equal(text, DEFAULT_REPLY);
+    const rows = await h.rows(`route = '/model/{modelId}/invoke-with-response-stream'`);
+    t.ok(rows.at(-1)?.['completion_tokens'], 'usage from the invocation metrics');
+  });
+
+  t.test('a policy block raises AccessDeniedException naming the rule; nothing forwarded', async (t) => {
+    const before = h.mock.requests.length;
+    const err = await failure(br.send(converse('My SSN is 123-45-6789')));
+    t.ok(err instanceof AccessDeniedException, `raised ${String(err)}`);
+    t.equal((err as AccessDeniedException).$metadata.httpStatusCode, 403);
+    t.match((err as AccessDeniedException).message, /no-ssn/);
+    t.equal(h.mock.requests.length, before);
+  });
+
+  t.test('redaction reaches the provider (messages, system, tool results)', async (t) => {
+    const res = await br.send(
+      new ConverseCommand({
+        modelId: MODEL,
+        system: [{ text: 'Reply to dee@example.com' }],
+        messages: [
+          { role: 'user', content: [{ text: 'Write to bob@example.com today' }] },
+          {
+            role: 'assistant',
+            content: [{ toolUse: { toolUseId: 't1', name: 'lookup', input: { who: 'amy@example.com' } } }],
+          },
+          {
+            role: 'user',
+            content: [{ toolResult: { toolUseId: 't1', content: [{ text: 'cy@example.com' }] } }],
+          },
+          { role: 'user', content: [{ text: 'Write to bob@example.com today' }] },
+        ],
+      }),
+    );
+    const sent = h.mock.requests.at(-1)!.raw;
+    t.notMatch(sent, /@example\.com/);
+    t.equal((sent.match(/\[REDACTED:EMAIL\]/g) ?? []).length, 5);
+    t.ok(res.output);
+  });
+
+  t.test('a bad key raises the SDK error for 401 (UnrecognizedClientException)', async (t) => {
+    const before = h.mock.requests.length;
+    const bad = client(h.url, 'aigov_nope');
+    const err = await failure(bad.send(converse('hi')));
+    bad.destroy();
+    t.ok(err instanceof BedrockRuntimeServiceException, `raised ${String(err)}`);
+    t.equal((err as BedrockRuntimeServiceException).name, 'UnrecognizedClientException');
+    t.equal((err as BedrockRuntimeServiceException).$metadata.httpStatusCode, 401);
+    t.equal(h.mock.requests.length, before);
+  });
+
+  t.test('bad input raises ValidationException (400); nothing forwarded', async (t) => {
+    const before = h.mock.requests.length;
+    const res = await h.send(`/model/${encodeURIComponent(MODEL)}/converse`, { body: { messages: 'nope' } });
+    t.equal(res.status, 400);
+    t.match(res.headers.get('x-amzn-errortype'), /^ValidationException/);
+    t.match(await res.json(), { message: /messages/ });
+    const err = await failure(
+      br.send(
+        new ConverseCommand({
+          modelId: MODEL,
+          messages: [{ role: 'user', content: [{ text: 'hi' }] }],
+          inferenceConfig: { maxTokens: -5 },
+        }),
+      ),
+    );
+    t.ok(err instanceof ValidationException, `raised ${String(err)}`);
+    t.equal(h.mock.requests.length, before);
+  });
+
+  t.test('the audit row: model from the path, tokens with cache reads and writes, cost', async (t) => {
+    await h.send(`/model/${encodeURIComponent(NOVA)}/converse`, {
+      headers: mockHeader({ usage: { prompt: 1000, completion: 100, cached: 3000, cacheWrite: 0 } }),
+      body: { messages: [{ role: 'user', content: [{ text: 'Count' }] }] },
+    });
+    const rows = await h.rows(`model = '${NOVA}'`);
+    t.equal(rows.length, 1);
+    const row = rows[0]!;
+    t.equal(row['prompt_tokens'], 4000, 'uncached + cache reads + cache writes');
+    t.equal(row['cached_tokens'], 3000);
+    // Nova Pro: 1000 uncached x $0.80 + 3000 cached x $0.20 + 100 output x $3.20, per 1M.
+    t.equal(Number(row['cost_usd']), (1000 * 0.8 + 3000 * 0.2 + 100 * 3.2) / 1e6);
+  });
+
+  t.test('/v1/check for bedrock takes a top-level model', async (t) => {
+    const res = await h.send('/v1/check', {
+      body: {
+        provider: 'bedrock',
+        model: MODEL,
+        messages: [{ role: 'user', content: [{ text: 'SSN 123-45-6789' }] }],
+      },
+    });
+    t.match(await res.json(), { allowed: false, reasons: [{ policy: 'no-ssn' }] });
+  });
+});
+
+t.test('SigV4 upstream: the mock verifies the signature with the same secret, independently', async (t) => {
+  const h = await startProxy({
+    env: { AWS_ACCESS_KEY_ID: ACCESS_KEY, AWS_SECRET_ACCESS_KEY: SECRET, AWS_SESSION_TOKEN: 'session-tok' },
+    extraProviders: (mockUrl) => [
+      { name: 'bedrock', family: 'bedrock', base_url: mockUrl, region: 'eu-west-1' },
+    ],
+  });
+  t.teardown(() => h.close());
+  const br = client(h.url, h.key);
+  t.teardown(() => br.destroy());
+  const res = await br.send(converse('Say hello'));
+  t.equal(res.output?.message?.content?.[0]?.text, DEFAULT_REPLY);
+  const req = h.mock.requests.at(-1)!;
+  t.match(
+    req.headers['authorization'],
+    /^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE0000000000\/\d{8}\/eu-west-1\/bedrock\/aws4_request/,
+  );
+  t.equal(req.headers['x-amz-security-token'], 'session-tok');
+  t.notOk(JSON.stringify(req.headers).includes(h.key), 'aigov key in no header');
+  t.equal(
+    await recomputeSignature(req, SECRET),
+    signatureOf(req),
+    'signature recomputed by the mock matches',
+  );
+  const tampered = { ...req, raw: req.raw.replace('hello', 'HELLO') };
+  t.not(await recomputeSignature(tampered, SECRET), signatureOf(req), 'a changed body would not verify');
+  t.not(await recomputeSignature(req, 'another-secret'), signatureOf(req), 'another secret would not verify');
+});
+
+function signatureOf(req: RecordedRequest): string {
+  return /Signature=([0-9a-f]{64})/.exec(String(req.headers['authorization']))?.[1] ?? '';
+}
+
+/** What the provider does: re-sign the request as received (only the signed headers) and compare. */
+async function recomputeSignature(req: RecordedRequest, secret: string): Promise<string> {
+  const auth = String(req.headers['authorization']);
+  const signedHeaders = (/SignedHeaders=([^,]+)/.exec(auth)?.[1] ?? '').split(';');
+  const [, , region, service] = (/Credential=([^,]+)/.exec(auth)?.[1] ?? '').split('/');
+  const headers: Record<string, string> = {};
+  for (const name of signedHeaders) headers[name] = String(req.headers[name] ?? '');
+  // The payload hash is the provider's own, of the bytes it received, not the one the sender claims.
+  if ('x-amz-content-sha256' in headers)
+    headers['x-amz-content-sha256'] = createHash('sha256').update(req.raw).digest('hex');
+  const url = new URL(req.url, `http://${headers['host']}`);
+  const query: Record<string, string> = {};
+  for (const [k, v] of url.searchParams) query[k] = v;
+  const amzDate = headers['x-amz-date']!;
+  const signingDate = new Date(
+    `${amzDate.slice(0, 4)}-${amzDate.slice(4, 6)}-${amzDate.slice(6, 8)}T${amzDate.slice(9, 11)}:${amzDate.slice(11, 13)}:${amzDate.slice(13, 15)}Z`,
+  );
+  const signer = new SignatureV4({
+    service: service!,
+    region: region!,
+    sha256: Sha256,
+    credentials: {
+      accessKeyId: ACCESS_KEY,
+      secretAccessKey: secret,
+      sessionToken: headers['x-amz-security-token'],
+    },
+  });
+  const signed = await signer.sign(
+    new HttpRequest({
+      method: req.method,
+      protocol: 'http:',
+      hostname: url.hostname,
+      port: Number(url.port),
+      path: url.pathname,
+      query,
+      headers,
+      body: req.raw,
+    }),
+    { signingDate },
+  );
+  return /Signature=([0-9a-f]{64})/.exec(String(signed.headers['authorization']))?.[1] ?? '';
+}
