@@ -1,6 +1,6 @@
 /**
  * Zod schemas for every admin API input (and the main outputs), in one place so the OpenAPI
- * document (src/routes/openapi.ts) can include them with z.toJSONSchema().
+ * document (src/http/openapi.ts) can include them with z.toJSONSchema().
  */
 import { z } from 'zod';
 import { parseDurationMs } from '../config/duration.js';
@@ -214,6 +214,185 @@ export const logView = z.object({
 });
 export type LogView = z.infer<typeof logView>;
 
+// ---- answers (documented in /openapi.json; handlers build them, nothing serialises through these) --
+
+/** POST /admin/keys: the key view plus the secret, shown this once. */
+export const createdKeyView = keyView.extend({
+  key: z.string().describe('The new aigov key (aigov_...): shown only in this answer'),
+});
+
+export const keyList = z.object({ data: z.array(keyView).describe('Newest first') });
+
+export const revokedKeyView = keyView.extend({
+  already_revoked: z.boolean().describe('true when the key was revoked before this call (nothing changed)'),
+});
+
+/** POST /admin/keys/:id/rotate: the new key (with its secret) and the old one, now expiring. */
+export const rotatedKeyView = keyView.extend({
+  key: z.string().describe('The new aigov key: shown only in this answer'),
+  old: keyView.describe('The rotated key, valid until the end of the grace period'),
+});
+
+export const logsPage = z.object({
+  data: z.array(logView).describe('Newest first'),
+  next_cursor: z.string().nullable().describe('Pass as `cursor` for the next page; null on the last page'),
+});
+
+const statsTotals = z.object({
+  requests: z.number(),
+  blocks: z.number(),
+  redacts: z.number(),
+  errors: z.number(),
+  tokens: z.number().describe('Sum of known token counts'),
+  cost_usd: z.number(),
+  unknown_usage: z.number().describe('Rows whose token usage is unknown (not counted as 0)'),
+});
+
+export const statsView = z.object({
+  bucket: z.enum(['hour', 'day']),
+  from: z.string(),
+  to: z.string(),
+  totals: statsTotals,
+  series: z.array(statsTotals.extend({ t: z.string().describe('Start of the UTC bucket') })),
+  by_team: z.array(statsTotals.extend({ team: z.string().nullable() })),
+  by_model: z.array(statsTotals.extend({ model: z.string().nullable() })),
+  by_rule: z.array(z.object({ rule: z.string(), hits: z.number(), blocks: z.number() })),
+});
+
+export const policySummaryView = z.object({
+  version: z.string(),
+  path: z.string(),
+  files: z.array(z.string()),
+  defaults: z.record(z.string(), z.unknown()),
+  rule_count: z.number(),
+  rules: z.array(
+    z.object({
+      id: z.string(),
+      description: z.string().nullable().optional(),
+      action: z.string(),
+      mode: z.string(),
+      phase: z.string(),
+      risk: z.number().nullable().optional(),
+      file: z.string(),
+    }),
+  ),
+  limits: z.array(
+    z.object({
+      id: z.string(),
+      description: z.string().nullable().optional(),
+      metric: z.string(),
+      amount: z.number(),
+      per: z.string(),
+      by: z.unknown(),
+      mode: z.string(),
+    }),
+  ),
+  status: z.object({
+    loaded_at: z.string(),
+    reloads: z.number(),
+    failed_reloads: z.number(),
+    last_error: z.string().nullable(),
+    last_error_at: z.string().nullable(),
+  }),
+});
+
+export const policyReloadView = z.object({
+  reloaded: z.literal(true),
+  version: z.string(),
+  rule_count: z.number(),
+});
+
+/** The decision /v1/check would return (provider body) or the tool-call answer (`mcp`), plus context. */
+export const dryRunView = z.looseObject({
+  allowed: z.boolean(),
+  decision: z.string(),
+  risk_score: z.number(),
+  reasons: z.array(z.record(z.string(), z.unknown())),
+  monitor: z.array(z.record(z.string(), z.unknown())).describe('Rules in monitor mode that matched'),
+  policy_source: z.enum(['active', 'proposed']),
+  policy_version: z.string(),
+  key: z.object({
+    id: z.string(),
+    owner: z.string(),
+    team: z.string().nullable(),
+    tags: z.array(z.string()),
+  }),
+  limits: z.array(z.string()).describe('Ids of the limit rules that would apply (listed, not consumed)'),
+});
+
+export const approvalView = z.object({
+  id: z.string(),
+  state: z.enum(['pending', 'approved', 'denied', 'used', 'expired']),
+  status: z.string(),
+  created_at: z.string(),
+  expires_at: z.string(),
+  key_id: z.string(),
+  owner: z.string().nullable(),
+  team: z.string().nullable(),
+  server: z.string(),
+  tool: z.string(),
+  arguments_sha256: z.string(),
+  arguments: z.string().nullable().describe('The arguments as JSON text'),
+  policy_version: z.string(),
+  rule_ids: z.array(z.string()),
+  request_id: z.string().nullable(),
+  decided_at: z.string().nullable(),
+  decided_by: z.string().nullable(),
+  reason: z.string().nullable(),
+  used_at: z.string().nullable(),
+  used_request_id: z.string().nullable(),
+});
+
+export const approvalList = z.object({ data: z.array(approvalView).describe('Newest first') });
+
+export const adminEventView = z.object({
+  seq: z.number(),
+  created_at: z.string(),
+  actor: z.string(),
+  actor_role: z.string(),
+  auth_method: z.string(),
+  action: z.string(),
+  target: z.string().nullable(),
+  outcome: z.string(),
+  request_id: z.string().nullable(),
+  client_ip: z.string().nullable(),
+  before: z.unknown(),
+  after: z.unknown(),
+  row_hash: z.string(),
+});
+
+export const adminEventsPage = z.object({
+  data: z.array(adminEventView).describe('Newest first'),
+  next_cursor: z.string().nullable().describe('Pass as `cursor` for the next page; null on the last page'),
+});
+
+export const authConfigView = z.object({
+  oidc: z.boolean().describe('OIDC sign-in is offered (admin.oidc)'),
+  token: z.boolean().describe('ADMIN_TOKEN is configured'),
+});
+
+export const authLoginQuery = z.object({
+  return_to: z.string().optional().describe('Same-site path to land on after sign-in (default /ui/)'),
+});
+
+export const authCallbackQuery = z.object({
+  code: z.string().optional(),
+  state: z.string().optional(),
+  error: z.string().optional(),
+});
+
+export const authMeView = z.object({
+  actor: z.string(),
+  role: z.enum(['viewer', 'operator', 'admin']),
+  method: z.enum(['token', 'oidc']),
+  name: z.string().nullable(),
+  capabilities: z.record(z.string(), z.boolean()),
+  csrf_token: z.string().nullable().describe('Send as x-csrf-token on state-changing calls (OIDC sessions)'),
+  expires_at: z.string().nullable(),
+});
+
+export const logoutView = z.object({ signed_out: z.literal(true) });
+
 /** Every schema by name, for the OpenAPI document. */
 export const adminSchemas = {
   CreateKeyBody: createKeyBody,
@@ -225,4 +404,6 @@ export const adminSchemas = {
   DryRunBody: dryRunBody,
   KeyView: keyView,
   LogView: logView,
+  ApprovalView: approvalView,
+  AdminEventView: adminEventView,
 } as const;

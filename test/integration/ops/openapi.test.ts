@@ -20,11 +20,34 @@ import {
   readyResponse,
 } from '../../../src/http/schemas.js';
 import { startProxy } from '../../support/proxy.js';
+import { requiredRole } from '../../../src/admin/roles.js';
+import { isPublicAdminPath } from '../../../src/admin/guard.js';
+import { approvalView } from '../../../src/approvals/store.js';
+import {
+  adminEventsPage,
+  approvalList,
+  approvalView as approvalViewSchema,
+  authConfigView,
+  authMeView,
+  createdKeyView,
+  dryRunView,
+  keyList,
+  keyView,
+  logoutView,
+  logsPage,
+  logView,
+  policyReloadView,
+  policySummaryView,
+  revokedKeyView,
+  rotatedKeyView,
+  statsView,
+} from '../../../src/admin/schemas.js';
 
 const run = promisify(execFile);
 
 interface Operation {
   summary?: string;
+  description?: string;
   tags?: string[];
   security?: unknown[];
   requestBody?: unknown;
@@ -76,7 +99,9 @@ t.test('the OpenAPI document', async (t) => {
     for (const family of ['openai', 'anthropic'] as const)
       for (const spec of getAdapter(family).routes)
         for (const prefix of ['', ...named.filter((n) => n.family === family).map((n) => n.prefix)]) {
-          const op = doc.paths[`${prefix}${spec.path}`]?.[spec.method.toLowerCase()];
+          // The document writes path parameters as {name}, Fastify as :name.
+          const path = `${prefix}${spec.path}`.replace(/:(\w+)/g, '{$1}');
+          const op = doc.paths[path]?.[spec.method.toLowerCase()];
           t.ok(op?.summary, `${spec.method} ${prefix}${spec.path}`);
         }
     t.notOk(doc.paths['/openapi.json'], 'the document itself is hidden');
@@ -239,4 +264,262 @@ t.test('describeRoute: one zod schema validates and documents (for /admin/* and 
     },
   });
   t.ok(doc.components.schemas.Widget, 'named component schemas');
+});
+
+/** Every admin route (src/admin/*.ts) and the success status it answers. */
+const ADMIN_OPERATIONS: [string, string, string][] = [
+  ['get', '/admin/events', '200'],
+  ['post', '/admin/keys', '201'],
+  ['get', '/admin/keys', '200'],
+  ['get', '/admin/keys/{id}', '200'],
+  ['patch', '/admin/keys/{id}', '200'],
+  ['post', '/admin/keys/{id}/revoke', '200'],
+  ['post', '/admin/keys/{id}/rotate', '200'],
+  ['get', '/admin/logs', '200'],
+  ['get', '/admin/logs/{request_id}', '200'],
+  ['get', '/admin/stats', '200'],
+  ['get', '/admin/policies', '200'],
+  ['post', '/admin/policies/reload', '200'],
+  ['post', '/admin/policies/dry-run', '200'],
+  ['get', '/admin/approvals', '200'],
+  ['get', '/admin/approvals/{id}', '200'],
+  ['post', '/admin/approvals/{id}/approve', '200'],
+  ['post', '/admin/approvals/{id}/deny', '200'],
+  ['get', '/admin/auth/config', '200'],
+  ['get', '/admin/auth/login', '302'],
+  ['get', '/admin/auth/callback', '302'],
+  ['get', '/admin/auth/me', '200'],
+  ['post', '/admin/auth/logout', '200'],
+];
+
+const ADMIN_TOKEN = 'admin-token-for-openapi-0123456789';
+
+t.test('the admin API is documented: tags, roles, security, answers', async (t) => {
+  const policies = `version: 1
+rules:
+  - id: no-forbidden
+    description: "no forbidden words"
+    when: { prompt: { contains: [forbidden] } }
+    action: block
+  - id: per-key-rate
+    limit: { requests: 600, per: 1m }
+`;
+  const h = await startProxy({ listen: false, policies, overrides: { admin: { token: ADMIN_TOKEN } } });
+  t.teardown(() => h.close());
+  const doc = (await h.app.inject({ method: 'GET', url: '/openapi.json' })).json() as Doc;
+
+  t.test('every admin operation has its own contract', async (t) => {
+    const admin = Object.entries(doc.paths)
+      .filter(([path]) => path.startsWith('/admin'))
+      .flatMap(([path, ops]) => Object.entries(ops).map(([method, op]) => ({ path, method, op })));
+    t.same(
+      admin.map((o) => `${o.method} ${o.path}`).sort(),
+      ADMIN_OPERATIONS.map(([m, p]) => `${m} ${p}`).sort(),
+      'exactly the admin routes',
+    );
+    for (const { path, method, op } of admin) {
+      const id = `${method} ${path}`;
+      t.notOk(op.tags?.includes(UNDOCUMENTED_TAG), `${id} is not Undocumented`);
+      t.equal(op.tags?.length, 1, `${id} has one tag`);
+      t.match(op.tags?.[0], /^Admin: (keys|logs|policies|approvals|auth)$/, `${id} tag`);
+      t.ok(op.summary && !op.summary.startsWith(method.toUpperCase()), `${id} has a real summary`);
+      t.ok(Array.isArray(op.security), `${id} states its security`);
+      if (isPublicAdminPath(path)) {
+        t.same(op.security, [], `${id} is public`);
+        t.match(op.description, /^Public/m, `${id} says it is public`);
+      } else {
+        t.same(op.security, [{ adminToken: [] }], `${id} needs the admin credential`);
+        const role = requiredRole(method.toUpperCase(), path);
+        t.match(op.description, new RegExp(`Role: ${role} or above`), `${id} states role ${role}`);
+        for (const status of ['401', '403', '404', '429'])
+          t.ok(op.responses[status], `${id} documents the guard's ${status}`);
+      }
+      const success = ADMIN_OPERATIONS.find(([m, p]) => m === method && p === path)![2];
+      t.ok(op.responses[success], `${id} documents its ${success}`);
+      if (success !== '302')
+        t.ok(op.responses[success]!.content?.['application/json']?.schema, `${id} ${success} has a schema`);
+    }
+    t.match(doc.paths['/admin/keys']!.post!.requestBody, {
+      content: { 'application/json': { schema: { required: ['owner'], properties: { owner: {} } } } },
+    });
+    t.ok(
+      (
+        doc.paths['/admin/logs']!.get as unknown as { parameters: { name: string; in: string }[] }
+      ).parameters.some((p) => p.name === 'cursor' && p.in === 'query'),
+      'query parameters documented',
+    );
+    t.ok(
+      (
+        doc.paths['/admin/keys/{id}']!.get as unknown as { parameters: { name: string; in: string }[] }
+      ).parameters.some((p) => p.name === 'id' && p.in === 'path'),
+      'path parameters documented',
+    );
+  });
+
+  t.test('real admin answers match the documented schemas', async (t) => {
+    const call = async (
+      method: 'GET' | 'POST' | 'PATCH',
+      url: string,
+      payload?: object,
+    ): Promise<{ status: number; body: unknown }> => {
+      const r = await h.app.inject({
+        method,
+        url,
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+        ...(payload ? { payload } : {}),
+      });
+      return { status: r.statusCode, body: r.json() as unknown };
+    };
+    const check = (
+      label: string,
+      r: { status: number; body: unknown },
+      status: number,
+      schema: z.ZodType,
+      path: string,
+      method: string,
+    ): void => {
+      t.equal(r.status, status, label);
+      t.ok(doc.paths[path]?.[method]?.responses[String(status)], `${label}: ${status} is documented`);
+      const parsed = schema.safeParse(r.body);
+      t.ok(parsed.success, `${label} matches its schema`, {
+        issues: parsed.success ? undefined : parsed.error.issues,
+      });
+    };
+    // A request to log and count.
+    const chat = await h.app.inject({
+      method: 'POST',
+      url: '/v1/chat/completions',
+      headers: { authorization: `Bearer ${h.key}` },
+      payload: { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] },
+    });
+    t.equal(chat.statusCode, 200);
+    const requestId = String(chat.headers['x-request-id']);
+    await h.rows();
+
+    const created = await call('POST', '/admin/keys', {
+      owner: 'ops@example.com',
+      team: 'ops',
+      expires_in: '30d',
+    });
+    check('create key', created, 201, createdKeyView, '/admin/keys', 'post');
+    const id = (created.body as { id: string }).id;
+    check('list keys', await call('GET', '/admin/keys'), 200, keyList, '/admin/keys', 'get');
+    check('one key', await call('GET', `/admin/keys/${id}`), 200, keyView, '/admin/keys/{id}', 'get');
+    check(
+      'update key',
+      await call('PATCH', `/admin/keys/${id}`, { tags: ['x'] }),
+      200,
+      keyView,
+      '/admin/keys/{id}',
+      'patch',
+    );
+    check(
+      'rotate key',
+      await call('POST', `/admin/keys/${id}/rotate`, { grace: '1h' }),
+      200,
+      rotatedKeyView,
+      '/admin/keys/{id}/rotate',
+      'post',
+    );
+    check(
+      'revoke key',
+      await call('POST', `/admin/keys/${id}/revoke`),
+      200,
+      revokedKeyView,
+      '/admin/keys/{id}/revoke',
+      'post',
+    );
+    check('unknown key', await call('GET', '/admin/keys/nope'), 404, openAIError, '/admin/keys/{id}', 'get');
+    check(
+      'bad update',
+      await call('PATCH', `/admin/keys/${id}`, {}),
+      400,
+      openAIError,
+      '/admin/keys/{id}',
+      'patch',
+    );
+    check('logs', await call('GET', '/admin/logs'), 200, logsPage, '/admin/logs', 'get');
+    check(
+      'one log',
+      await call('GET', `/admin/logs/${requestId}`),
+      200,
+      logView,
+      '/admin/logs/{request_id}',
+      'get',
+    );
+    check('bad logs query', await call('GET', '/admin/logs?limit=0'), 400, openAIError, '/admin/logs', 'get');
+    check('stats', await call('GET', '/admin/stats'), 200, statsView, '/admin/stats', 'get');
+    const summary = await call('GET', '/admin/policies');
+    check('policies', summary, 200, policySummaryView, '/admin/policies', 'get');
+    t.match(summary.body, { rules: [{ id: 'no-forbidden' }], limits: [{ id: 'per-key-rate' }] });
+    check(
+      'reload',
+      await call('POST', '/admin/policies/reload'),
+      200,
+      policyReloadView,
+      '/admin/policies/reload',
+      'post',
+    );
+    check(
+      'dry run',
+      await call('POST', '/admin/policies/dry-run', {
+        request: { model: 'gpt-4o', messages: [{ role: 'user', content: 'forbidden' }] },
+      }),
+      200,
+      dryRunView,
+      '/admin/policies/dry-run',
+      'post',
+    );
+    check('approvals', await call('GET', '/admin/approvals'), 200, approvalList, '/admin/approvals', 'get');
+    check(
+      'no approval',
+      await call('GET', '/admin/approvals/apr_nope'),
+      404,
+      openAIError,
+      '/admin/approvals/{id}',
+      'get',
+    );
+    check('events', await call('GET', '/admin/events'), 200, adminEventsPage, '/admin/events', 'get');
+    check(
+      'auth config',
+      await call('GET', '/admin/auth/config'),
+      200,
+      authConfigView,
+      '/admin/auth/config',
+      'get',
+    );
+    check('me', await call('GET', '/admin/auth/me'), 200, authMeView, '/admin/auth/me', 'get');
+    check('logout', await call('POST', '/admin/auth/logout'), 200, logoutView, '/admin/auth/logout', 'post');
+    check('no OIDC', await call('GET', '/admin/auth/login'), 404, openAIError, '/admin/auth/login', 'get');
+    const noToken = await h.app.inject({ method: 'GET', url: '/admin/keys' });
+    t.equal(noToken.statusCode, 401);
+    t.ok(openAIError.safeParse(noToken.json()).success, '401 matches the documented error');
+
+    const now = new Date();
+    const approval = approvalView({
+      id: 'apr_1',
+      status: 'approved',
+      createdAt: now,
+      expiresAt: new Date(now.getTime() + 60_000),
+      keyId: h.keyId,
+      owner: 'dev@example.com',
+      team: 'eng',
+      server: 'files',
+      tool: 'delete',
+      argsSha256: 'a'.repeat(64),
+      policyVersion: 'v1',
+      ruleIds: ['approve-deletes'],
+      arguments: '{"path":"/tmp/x"}',
+      requestId: 'req-1',
+      decidedAt: now,
+      decidedBy: 'ops@example.com',
+      reason: null,
+      usedAt: null,
+      usedRequestId: null,
+    });
+    const parsed = approvalViewSchema.safeParse(approval);
+    t.ok(parsed.success, 'an approval view matches ApprovalView', {
+      issues: parsed.success ? undefined : parsed.error.issues,
+    });
+  });
 });
