@@ -329,7 +329,13 @@ export async function registerOpenApi(
       if (schema) return { schema: { operationId, ...schema } as FastifySchema, url };
       provider ??= providerRoutes(services);
       const doc = provider.get(`${method} ${url}`);
-      if (doc) return { schema: { operationId, ...providerRouteSchema(doc) } as FastifySchema, url };
+      // A wildcard route (Gemini's /v1beta/models/*, i.e. {model}:{action}) would be documented as
+      // a parameter named `*`, which OpenAPI linters refuse: name it `path`.
+      if (doc)
+        return {
+          schema: { operationId, ...providerRouteSchema(doc) } as FastifySchema,
+          url: url.replace(/\*$/, ':path'),
+        };
       return { schema: { operationId, ...undocumented(method, url) } as FastifySchema, url };
     },
   });

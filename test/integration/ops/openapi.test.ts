@@ -104,6 +104,12 @@ t.test('the OpenAPI document', async (t) => {
           const op = doc.paths[path]?.[spec.method.toLowerCase()];
           t.ok(op?.summary, `${spec.method} ${prefix}${spec.path}`);
         }
+    t.same(
+      Object.keys(doc.paths).filter((p) => p.includes('*')),
+      [],
+      'wildcard routes have a named path parameter',
+    );
+    t.ok(doc.paths['/v1beta/models/{path}']?.post?.summary, 'Gemini generate route documented');
     t.notOk(doc.paths['/openapi.json'], 'the document itself is hidden');
     t.notOk(
       Object.keys(doc.paths).some((p) => p.startsWith('/docs')),
