@@ -422,6 +422,70 @@ if ('skip' in helm) {
     },
   );
 
+  t.test('sidecar service-account auth: the app calls aigov with its own projected token', async (t) => {
+    const values = {
+      mode: 'sidecar',
+      embeddedDatabase: { enabled: true },
+      sidecar: { serviceAccountAuth: { enabled: true }, example: { enabled: true } },
+    };
+    const m = render(values);
+    const cfgPath = join(scratch, 'config-sa.yaml');
+    writeFileSync(cfgPath, find(m, 'ConfigMap', 'rel-aigov-config')!.data!['config.yaml']!);
+    const config = loadConfig({
+      env: { AIGOV_CONFIG: cfgPath, NODE_ENV: 'production', AIGOV_EMBEDDED_DB: 'true' },
+    });
+    t.match(config.auth.jwt, [
+      {
+        issuer: 'https://kubernetes.default.svc.cluster.local',
+        audiences: ['aigov'],
+        jwks_uri: 'https://kubernetes.default.svc/openid/v1/jwks',
+        ca_file: '/var/run/secrets/aigov-sa/ca.crt',
+        token_file: '/var/run/secrets/aigov-sa/token',
+        claims: { owner: 'sub', team: 'kubernetes.io.namespace' },
+      },
+    ]);
+    t.equal(config.auth.jwt.length, 1, 'the cluster issuer, once');
+
+    const pod = podSpec(find(m, 'Deployment')!);
+    const volumes = new Map(pod.volumes!.map((v) => [v.name, v as Record<string, unknown>]));
+    const sidecar = aigovContainer(pod);
+    t.match(sidecar.volumeMounts, [{}], 'aigov has mounts');
+    t.ok(
+      sidecar.volumeMounts!.some((v) => v.name === 'aigov-sa' && v.mountPath === '/var/run/secrets/aigov-sa'),
+      'aigov mounts its own API token and the cluster CA where auth.jwt reads them',
+    );
+    t.match(volumes.get('aigov-sa'), {
+      projected: {
+        sources: [{ serviceAccountToken: { path: 'token' } }, { configMap: { name: 'kube-root-ca.crt' } }],
+      },
+    });
+    const app = pod.containers.find((c) => c.name === 'app')!;
+    t.equal(envOf(app).get('AIGOV_TOKEN_FILE')?.value, '/var/run/secrets/aigov/token');
+    t.ok(
+      app.volumeMounts?.some((v) => v.name === 'aigov-app-token' && v.mountPath === '/var/run/secrets/aigov'),
+      'the app mounts its token for aigov',
+    );
+    t.match(volumes.get('aigov-app-token'), {
+      projected: { sources: [{ serviceAccountToken: { audience: 'aigov', expirationSeconds: 3600 } }] },
+    });
+    t.notOk(
+      sidecar.volumeMounts!.some((v) => v.name === 'aigov-app-token'),
+      "aigov never sees the app's token file",
+    );
+
+    const off = podSpec(find(render({ ...values, sidecar: { example: { enabled: true } } }), 'Deployment')!);
+    t.notOk(
+      off.volumes!.some((v) => v.name === 'aigov-sa' || v.name === 'aigov-app-token'),
+      'off by default',
+    );
+    const bad = renderFails({
+      ...values,
+      sidecar: { serviceAccountAuth: { enabled: true, jwksUri: 'http://x' } },
+    });
+    t.not(bad.code, 0, 'the schema refuses a JWKS URI that is not https');
+    t.match(bad.stderr, /jwksUri/, 'the error names the field');
+  });
+
   t.test('the exec probe script really probes the loopback server', async (t) => {
     let status = 200;
     const paths: string[] = [];

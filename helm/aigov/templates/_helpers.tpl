@@ -78,6 +78,14 @@ appVersion, which a parent chart cannot see, so there a tag is required.
 {{/* The config file the app deep-merges over config/default.yaml. */}}
 {{- define "aigov.configYaml" -}}
 {{- $cfg := deepCopy (default dict .Values.config) }}
+{{- $sa := .Values.sidecar.serviceAccountAuth }}
+{{- if and (eq .Values.mode "sidecar") $sa.enabled }}
+{{- /* The cluster issuer joins any configured issuers; the token and CA come from the aigov-sa volume. */}}
+{{- $issuer := dict "issuer" $sa.issuer "audiences" (list $sa.audience) "jwks_uri" $sa.jwksUri "ca_file" "/var/run/secrets/aigov-sa/ca.crt" "token_file" "/var/run/secrets/aigov-sa/token" "claims" $sa.claims }}
+{{- $auth := default dict (get $cfg "auth") }}
+{{- $_ := set $auth "jwt" (append (default list (get $auth "jwt")) $issuer) }}
+{{- $_ := set $cfg "auth" $auth }}
+{{- end }}
 {{- if and (eq .Values.mode "gateway") (not .Values.autoscaling.enabled) }}
 {{- /* In-process limit counters (no REDIS_URL) divide limits by this; a user value wins. */}}
 {{- $cfg = mergeOverwrite (dict "limits" (dict "expected_replicas" (int .Values.replicaCount))) $cfg }}
@@ -174,6 +182,11 @@ Environment shared by the gateway container, the sidecar container and (via
   mountPath: /app/policies
   readOnly: true
 {{- end }}
+{{- if and (eq .Values.mode "sidecar") .Values.sidecar.serviceAccountAuth.enabled }}
+- name: aigov-sa
+  mountPath: /var/run/secrets/aigov-sa
+  readOnly: true
+{{- end }}
 {{- if .Values.embeddedDatabase.enabled }}
 - name: aigov-data
   mountPath: /app/data
@@ -211,6 +224,38 @@ Environment shared by the gateway container, the sidecar container and (via
   secret:
     secretName: {{ .Values.tls.secretName }}
 {{- end }}
+{{- if and (eq .Values.mode "sidecar") .Values.sidecar.serviceAccountAuth.enabled }}
+{{- /* aigov's own API-server token and the cluster CA: to fetch the issuer's JWKS. */}}
+- name: aigov-sa
+  projected:
+    sources:
+      - serviceAccountToken:
+          path: token
+          expirationSeconds: 3600
+      - configMap:
+          name: kube-root-ca.crt
+          items:
+            - key: ca.crt
+              path: ca.crt
+{{- end }}
+{{- end }}
+
+{{/* The app container's token for aigov (sidecar mode, sidecar.serviceAccountAuth): a pod volume... */}}
+{{- define "aigov.appTokenVolume" -}}
+- name: aigov-app-token
+  projected:
+    sources:
+      - serviceAccountToken:
+          path: token
+          audience: {{ .Values.sidecar.serviceAccountAuth.audience | quote }}
+          expirationSeconds: {{ int .Values.sidecar.serviceAccountAuth.expirationSeconds }}
+{{- end }}
+
+{{/* ...and its mount in the app container: the app sends /var/run/secrets/aigov/token as Bearer. */}}
+{{- define "aigov.appTokenMount" -}}
+- name: aigov-app-token
+  mountPath: /var/run/secrets/aigov
+  readOnly: true
 {{- end }}
 
 {{/*
