@@ -187,6 +187,17 @@ if (!existsSync(CHROMIUM)) {
       t.match(nav, /Decisions/);
       t.equal(/Keys/.test(nav), want.keys === 200, `${user}: Keys tab only when allowed`);
       t.equal(/Policies/.test(nav), want.policies === 200, `${user}: Policies tab only when allowed`);
+      t.equal(/Admin events/.test(nav), want.policies === 200, `${user}: Admin events tab for admins only`);
+      if (want.policies === 200) {
+        await page.getByRole('link', { name: 'Admin events' }).click();
+        await page.getByRole('heading', { name: 'Admin events' }).waitFor();
+        await page.locator('tr[data-event-seq]').first().waitFor();
+        t.match(
+          await page.locator('table.events tbody').innerText(),
+          new RegExp(user),
+          `${user}: the dashboard lists the admin trail, this sign-in included`,
+        );
+      }
       // Sign out from the dashboard (a POST with the CSRF token): back to the sign-in page.
       await page.getByRole('button', { name: 'Sign out' }).click();
       await page.getByRole('link', { name: 'Sign in with single sign-on' }).waitFor();

@@ -263,3 +263,20 @@ export interface ApprovalView {
   used_at: string | null;
   used_request_id: string | null;
 }
+
+/** One row of the admin audit trail (GET /admin/events; src/admin/schemas.ts adminEventView). */
+export interface AdminEventView {
+  seq: number;
+  created_at: string;
+  actor: string;
+  actor_role: string;
+  auth_method: string;
+  action: string;
+  target: string | null;
+  outcome: string;
+  request_id: string | null;
+  client_ip: string | null;
+  before: unknown;
+  after: unknown;
+  row_hash: string;
+}

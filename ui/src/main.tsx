@@ -7,6 +7,7 @@ import { Keys } from './views/keys.js';
 import { Overview } from './views/overview.js';
 import { Policies } from './views/policies.js';
 import { Approvals } from './views/approvals.js';
+import { Events } from './views/events.js';
 
 const VIEWS = {
   overview: { label: 'Overview', view: Overview, needs: 'stats' },
@@ -14,6 +15,7 @@ const VIEWS = {
   keys: { label: 'Keys', view: Keys, needs: 'keys' },
   policies: { label: 'Policies', view: Policies, needs: 'policies' },
   approvals: { label: 'Approvals', view: Approvals, needs: 'approvals' },
+  events: { label: 'Admin events', view: Events, needs: 'events' },
 } as const;
 type ViewName = keyof typeof VIEWS;
 
