@@ -248,7 +248,7 @@ t.test('bypass attempts', async (t) => {
   await t.test('unknown routes and methods are 404/405 in the provider shape', async (t) => {
     t.equal((await send('/v1/fine_tuning/jobs', { x: 1 })).status, 404);
     const bare = { authorization: `Bearer ${h.key}` };
-    t.equal((await send('/v1/files', undefined, 'GET', bare)).status, 404);
+    t.equal((await send('/v1/vector_stores', undefined, 'GET', bare)).status, 404);
     t.equal((await send('/v1/chat/completions', undefined, 'GET', bare)).status, 405);
     t.equal((await send('/v1/chat/completions', undefined, 'DELETE', bare)).status, 405);
   });
