@@ -136,9 +136,27 @@ t.test('routes and lookup', async (t) => {
       'POST /v1/embeddings embeddings true',
       'POST /v1/responses responses true',
       'GET /v1/models models false',
+      'POST /v1/images/generations images true',
+      'POST /v1/images/edits images true',
+      'POST /v1/audio/speech audio_speech true',
+      'POST /v1/audio/transcriptions audio_transcription true',
+      'POST /v1/audio/translations audio_transcription true',
+      'POST /v1/moderations moderations true',
+      'POST /v1/files files true',
+      'GET /v1/files files false',
+      'GET /v1/files/:file_id files false',
+      'DELETE /v1/files/:file_id files false',
+      'GET /v1/files/:file_id/content files false',
+      'POST /v1/batches batches true',
+      'GET /v1/batches batches false',
+      'GET /v1/batches/:batch_id batches false',
+      'POST /v1/batches/:batch_id/cancel batches false',
     ],
   );
   t.equal(o.routeFor('post', '/v1/chat/completions/')?.kind, 'chat');
+  t.equal(o.routeFor('GET', '/v1/files/file-abc')?.path, '/v1/files/:file_id', 'resource ids match');
+  t.equal(o.routeFor('GET', '/v1/files/')?.path, '/v1/files', 'an empty id is the list route');
+  t.equal(o.routeFor('GET', '/v1/files/a/b'), undefined, 'one segment per id');
   t.equal(o.routeFor('GET', '/v1/chat/completions'), undefined);
   t.equal(o.routeFor('GET', '/v1/models?limit=2')?.governed, false);
   const a = getAdapter('anthropic');
