@@ -37,7 +37,8 @@ export interface RequestDecision {
   policy: Decision;
 }
 
-function view(r: { policy: string; action: RuleAction; message: string }): ReasonView {
+/** A policy reason as callers show it (without its mode). */
+export function reasonView(r: { policy: string; action: RuleAction; message: string }): ReasonView {
   return { policy: r.policy, action: r.action, message: r.message };
 }
 
@@ -53,7 +54,7 @@ export function decideRequest(
 ): RequestDecision {
   const policy = evaluate(set, norm, key);
   const modelAllowed = keyAllowsModel(key, norm.model);
-  const reasons = policy.reasons.map(view);
+  const reasons = policy.reasons.map(reasonView);
   const ruleIds = policy.matchedPolicyIds.slice();
   let refusal: AigovError | null = null;
   if (!modelAllowed) {
@@ -70,7 +71,7 @@ export function decideRequest(
     riskScore: policy.riskScore,
     modelAllowed,
     reasons,
-    monitor: policy.monitor.map(view),
+    monitor: policy.monitor.map(reasonView),
     ruleIds,
     refusal,
     policy,

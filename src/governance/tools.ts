@@ -13,7 +13,7 @@ import {
   type ToolFacts,
 } from '../policy/index.js';
 import type { JsonPath, NormalizedRequest } from '../providers/types.js';
-import type { ReasonView } from './decide.js';
+import { reasonView, type ReasonView } from './decide.js';
 
 /** One `tools/call` as governance sees it. */
 export interface ToolCall {
@@ -64,7 +64,11 @@ export function stringsOf(
 
 /** The facts tool rules evaluate for a call (texts = the argument strings). */
 export function toolCallFacts(call: ToolCall): ToolFacts {
-  const texts = stringsOf(call.arguments);
+  return factsOf(call, stringsOf(call.arguments));
+}
+
+/** A call's facts with the given texts (its arguments, or its result). */
+function factsOf(call: Pick<ToolCall, 'server' | 'tool' | 'metadata'>, texts: ToolFacts['texts']): ToolFacts {
   return {
     server: call.server,
     tool: call.tool,
@@ -73,10 +77,6 @@ export function toolCallFacts(call: ToolCall): ToolFacts {
     prompt: texts.map((t) => t.text).join('\n'),
     metadata: call.metadata ?? {},
   };
-}
-
-function view(r: { policy: string; action: ReasonView['action']; message: string }): ReasonView {
-  return { policy: r.policy, action: r.action, message: r.message };
 }
 
 function refusalOf(policy: Decision, what: string): AigovError {
@@ -101,8 +101,8 @@ export function decideToolCall(set: CompiledPolicySet, call: ToolCall, key: KeyI
     decision,
     allowed: decision === 'allow' || decision === 'redact',
     riskScore: policy.riskScore,
-    reasons: policy.reasons.map(view),
-    monitor: policy.monitor.map(view),
+    reasons: policy.reasons.map(reasonView),
+    monitor: policy.monitor.map(reasonView),
     ruleIds: policy.matchedPolicyIds.slice(),
     approvalRules,
     refusal: policy.allowed ? null : refusalOf(policy, 'Tool call'),
@@ -120,15 +120,7 @@ export function decideToolResult(
   key: KeyIdentity,
   texts: ToolFacts['texts'],
 ): ToolResultDecision {
-  const facts: ToolFacts = {
-    server: call.server,
-    tool: call.tool,
-    route: `/mcp/${call.server}`,
-    texts,
-    prompt: texts.map((t) => t.text).join('\n'),
-    metadata: call.metadata ?? {},
-  };
-  const policy = evaluate(set, facts, key, 'tool_result');
+  const policy = evaluate(set, factsOf(call, texts), key, 'tool_result');
   return {
     policy,
     refusal: policy.allowed ? null : refusalOf(policy, 'Tool result'),

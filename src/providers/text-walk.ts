@@ -108,3 +108,14 @@ export function collectMetadata(
 }
 
 export { isPlainObject };
+
+/** A stream event's data as a JSON object; null when it is not one (trackers forward it untouched). */
+export function eventJson(data: string): Record<string, unknown> | null {
+  let json: unknown;
+  try {
+    json = JSON.parse(data);
+  } catch {
+    return null;
+  }
+  return isPlainObject(json) ? json : null;
+}

@@ -42,11 +42,22 @@ type InputDeps = Pick<ProxyDeps, 'providers' | 'limiter' | 'uploads'>;
 
 const NOTHING = async (): Promise<void> => {};
 
+/** What a plain JSON call (every chat call) gets: shared, so the hot path allocates nothing here. */
+const JSON_INPUT: Readonly<CallInput> = Object.freeze({
+  form: null,
+  files: new Map(),
+  batch: null,
+  adjust: Object.freeze({}),
+  cleanup: NOTHING,
+});
+
 export async function inputStage(
   call: Call,
   deps: InputDeps,
   providerName: string | null,
 ): Promise<CallInput> {
+  const batchCreate = call.spec.path === '/v1/batches' && call.spec.method === 'POST';
+  if (call.spec.body !== 'multipart' && !batchCreate) return JSON_INPUT;
   const input: CallInput = { form: null, files: new Map(), batch: null, adjust: {}, cleanup: NOTHING };
   try {
     if (call.spec.body === 'multipart') {
@@ -61,7 +72,7 @@ export async function inputStage(
       call.request.body = fieldsOf(form.parts);
       if (call.spec.path === '/v1/files' && fieldOf(form.parts, 'purpose') === 'batch')
         await checkUploadedBatch(call, deps, providerName, input, form);
-    } else if (call.spec.path === '/v1/batches' && call.spec.method === 'POST') {
+    } else if (batchCreate) {
       await checkBatchCreate(call, deps, providerName, input);
     }
     return input;

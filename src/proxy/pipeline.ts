@@ -11,7 +11,14 @@ import type { ProviderRuntime } from '../providers/registry.js';
 import type { ProviderFamily } from '../providers/types.js';
 import { CallAbort } from './call-abort.js';
 import { noteBatch } from './batch-stage.js';
-import { governanceHeaders, routePathOf, UNKNOWN_USAGE, type Call, type ProxyDeps } from './call.js';
+import {
+  governanceHeaders,
+  routePathOf,
+  UNKNOWN_USAGE,
+  type Call,
+  type DecidedCall,
+  type ProxyDeps,
+} from './call.js';
 import { forwardStage, isBinaryAnswer, isEventStream, prepareRequest } from './forward-stage.js';
 import { inputStage, prepareForm } from './input-stage.js';
 import { readBody } from './forward.js';
@@ -82,9 +89,12 @@ export async function governedCall(
         if (!reply.raw.writableEnded) abort.abort();
       };
       try {
-        const decided = await requestPolicyStage(call, deps, providerName, input.adjust).finally(() => {
+        let decided: DecidedCall;
+        try {
+          decided = await requestPolicyStage(call, deps, providerName, input.adjust);
+        } finally {
           if (input.batch) noteBatch(call.row, input.batch);
-        });
+        }
         const prepared = input.form
           ? { body: prepareForm(decided, input), clientWantsUsage: true }
           : prepareRequest(decided);

@@ -1,6 +1,6 @@
 import type { StreamTracker, StreamTrackerOptions } from '../adapter.js';
 import type { SseEvent } from '../sse.js';
-import { isPlainObject } from '../text-walk.js';
+import { eventJson, isPlainObject } from '../text-walk.js';
 import type { Usage } from '../types.js';
 import { count, makeUsage, withDetails } from '../usage-helpers.js';
 import { cacheOf, promptTokensOf } from './usage.js';
@@ -20,13 +20,8 @@ class AnthropicStreamTracker implements StreamTracker {
   private done = false;
 
   onEvent(ev: SseEvent): { forward: boolean } {
-    let json: unknown;
-    try {
-      json = JSON.parse(ev.data);
-    } catch {
-      return FORWARD;
-    }
-    if (!isPlainObject(json)) return FORWARD;
+    const json = eventJson(ev.data);
+    if (json === null) return FORWARD;
     switch (json['type'] ?? ev.event) {
       case 'message_start': {
         const message = json['message'];

@@ -20,7 +20,7 @@ import type {
   UpstreamRequest,
 } from '../adapter.js';
 import type { SseEvent } from '../sse.js';
-import { collectMetadata, collectStrings, isPlainObject, joinPrompt } from '../text-walk.js';
+import { collectMetadata, collectStrings, eventJson, isPlainObject, joinPrompt } from '../text-walk.js';
 import { findRoute, routeParams } from '../routes.js';
 import type { NormalizedRequest, TextSlot, Usage } from '../types.js';
 import { cleanSearch, forwardHeaders, joinUrl } from '../upstream.js';
@@ -243,21 +243,11 @@ class BedrockStreamTracker implements StreamTracker {
   private done = false;
 
   onEvent(ev: SseEvent): { forward: boolean } {
-    let json: unknown;
-    try {
-      json = JSON.parse(ev.data);
-    } catch {
-      return { forward: true };
-    }
-    if (!isPlainObject(json)) return { forward: true };
+    const json = eventJson(ev.data);
+    if (json === null) return { forward: true };
     if (ev.event === 'chunk' && typeof json['bytes'] === 'string') {
-      try {
-        json = JSON.parse(Buffer.from(json['bytes'], 'base64').toString('utf8'));
-      } catch {
-        return { forward: true };
-      }
-      if (!isPlainObject(json)) return { forward: true };
-      this.onModelChunk(json);
+      const inner = eventJson(Buffer.from(json['bytes'], 'base64').toString('utf8'));
+      if (inner !== null) this.onModelChunk(inner);
       return { forward: true };
     }
     switch (ev.event) {

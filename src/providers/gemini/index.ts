@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { AigovError } from '../../errors.js';
 import type { NormalizeInput, ProviderAdapter, RouteSpec, StreamTracker } from '../adapter.js';
 import type { SseEvent } from '../sse.js';
-import { collectMetadata, collectStrings, isPlainObject, joinPrompt } from '../text-walk.js';
+import { collectMetadata, collectStrings, eventJson, isPlainObject, joinPrompt } from '../text-walk.js';
 import { findRoute, routeParams } from '../routes.js';
 import type { NormalizedRequest, TextSlot, Usage } from '../types.js';
 import { cleanSearch, forwardHeaders, joinUrl } from '../upstream.js';
@@ -246,13 +246,8 @@ class GeminiStreamTracker implements StreamTracker {
   private done = false;
 
   onEvent(ev: SseEvent): { forward: boolean } {
-    let json: unknown;
-    try {
-      json = JSON.parse(ev.data);
-    } catch {
-      return { forward: true };
-    }
-    if (!isPlainObject(json)) return { forward: true };
+    const json = eventJson(ev.data);
+    if (json === null) return { forward: true };
     // usageMetadata is cumulative: the last one seen is the call's.
     if (isPlainObject(json['usageMetadata'])) this.seen = usageFromGeminiMetadata(json['usageMetadata']);
     if (Array.isArray(json['candidates'])) {
