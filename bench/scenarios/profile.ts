@@ -15,7 +15,14 @@ export async function profileScenario(
   ctx: BenchContext,
   env: BenchEnvironment,
   options: { redis: boolean },
-): Promise<{ summary: ProfileSummary; file: string; rps: number }> {
+): Promise<{
+  summary: ProfileSummary;
+  file: string;
+  rps: number;
+  profile: CpuProfile;
+  skipMs: number;
+  requests: number;
+}> {
   const dir = mkdtempSync(join(tmpdir(), 'aigov-cpuprof-'));
   const spawnedAt = performance.now();
   const { child: proxy, key } = await startProxy(env, {
@@ -39,5 +46,5 @@ export async function profileScenario(
   const profile = JSON.parse(readFileSync(path, 'utf8')) as CpuProfile;
   // Drop start-up and warm-up; the shutdown tail is short.
   const summary = summariseProfile(profile, { top: 40, skipMs });
-  return { summary, file: path, rps: load.rps };
+  return { summary, file: path, rps: load.rps, profile, skipMs, requests: load.ok };
 }

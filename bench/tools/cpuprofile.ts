@@ -173,6 +173,38 @@ export function summariseProfile(
   };
 }
 
+/**
+ * CPU per answered request: busy time after `skipMs`, split by area and by function (self time),
+ * divided by the requests served meanwhile. Two of these (aigov, baseline A) show what aigov adds.
+ */
+export function perRequest(
+  profile: CpuProfile,
+  requests: number,
+  skipMs = 0,
+): { busyUs: number; byArea: Map<string, number>; byFunction: Map<string, number> } {
+  const byId = new Map<number, ProfileNode>();
+  for (const n of profile.nodes) byId.set(n.id, n);
+  const byArea = new Map<string, number>();
+  const byFunction = new Map<string, number>();
+  const n = Math.max(1, requests);
+  let busy = 0;
+  let t = 0;
+  for (let i = 0; i < profile.samples.length; i++) {
+    const delta = Math.max(0, profile.timeDeltas[i] ?? 0);
+    t += delta;
+    if (t < skipMs * 1000) continue;
+    const node = byId.get(profile.samples[i]!);
+    if (!node) continue;
+    const area = areaOf(node.callFrame);
+    if (area === 'idle') continue;
+    busy += delta;
+    byArea.set(area, (byArea.get(area) ?? 0) + delta / n);
+    const fn = `${node.callFrame.functionName || '(anonymous)'} ${locationOf(node.callFrame)}`.trim();
+    byFunction.set(fn, (byFunction.get(fn) ?? 0) + delta / n);
+  }
+  return { busyUs: busy / n, byArea, byFunction };
+}
+
 export function profileMarkdown(s: ProfileSummary, limit = 20): string {
   const lines: string[] = [];
   lines.push(

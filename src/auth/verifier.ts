@@ -1,7 +1,7 @@
 import { hash, timingSafeEqual } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { KeyIdentity } from './identity.js';
-import { parseKey } from './key-format.js';
+import { KEY_LENGTH, parseKey } from './key-format.js';
 import { verifySecret } from './hashing.js';
 import { identityOf, type StoredKey } from './key-store.js';
 import type { Throttle } from './throttle.js';
@@ -79,12 +79,12 @@ export class KeyVerifier {
   }
 
   async verify(rawKey: string): Promise<VerifyResult> {
-    const parsed = parseKey(rawKey);
-    if (!parsed) return { ok: false, code: 'invalid_api_key' };
+    if (rawKey.length !== KEY_LENGTH) return { ok: false, code: 'invalid_api_key' };
     // One-shot hash: no Hash object per request (this runs on every call).
     const digest = hash('sha256', rawKey, 'buffer');
     const cacheKey = digest.toString('base64');
 
+    // A cached key was parsed (format, checksum) when it was first verified: a hit skips that.
     const hit = this.positive.get(cacheKey);
     if (hit && timingSafeEqual(hit.digest, digest)) {
       const expired = this.expiredNow(hit.identity);
@@ -92,10 +92,12 @@ export class KeyVerifier {
       // Hot keys are re-checked in the background before they expire, so their callers never
       // wait on the database; the revocation bound (ttl) still holds because an entry that could
       // not be re-checked simply expires.
-      if (this.now() - hit.verifiedAt > this.options.ttlMs / 2) this.refresh(parsed.id, cacheKey, hit);
+      if (this.now() - hit.verifiedAt > this.options.ttlMs / 2) this.refresh(hit.identity.id, cacheKey, hit);
       this.options.onVerified?.(hit.identity.id);
       return { ok: true, identity: hit.identity, cached: true };
     }
+    const parsed = parseKey(rawKey);
+    if (!parsed) return { ok: false, code: 'invalid_api_key' };
     const known = this.negative.get(cacheKey);
     if (known) return { ok: false, code: known };
     if (this.unknownIds.has(parsed.id)) return { ok: false, code: 'invalid_api_key' };

@@ -35,7 +35,7 @@ const content = z
   })
   .optional();
 
-const chatBody = z.looseObject(
+export const chatBody = z.looseObject(
   {
     ...common,
     messages: z.array(
@@ -81,6 +81,49 @@ const responsesBody = z.looseObject(
 );
 
 const genericBody = z.looseObject(common, objectBody);
+
+type ChatBody = z.infer<typeof chatBody>;
+
+function isTokenLimit(v: unknown): boolean {
+  return (
+    v === undefined ||
+    v === null ||
+    (Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= MAX_TOKENS_LIMIT)
+  );
+}
+
+function isObjectArray(v: unknown): boolean {
+  if (!Array.isArray(v)) return false;
+  for (const x of v) if (!isPlainObject(x)) return false;
+  return true;
+}
+
+/**
+ * The common case, checked by hand: a body the chat schema certainly accepts, used as it is.
+ * Anything this does not recognise (including every invalid body) goes through zod, which gives
+ * the precise 400; so this may only ever be stricter than the schema, never looser. zod copies
+ * every object it accepts, which cost ~5 µs per call on the hot path.
+ */
+export function isPlainChat(b: unknown): b is ChatBody {
+  if (!isPlainObject(b)) return false;
+  const { model, stream, metadata, messages } = b;
+  if (model !== undefined && typeof model !== 'string') return false;
+  if (stream !== undefined && stream !== null && typeof stream !== 'boolean') return false;
+  if (!isTokenLimit(b['max_tokens']) || !isTokenLimit(b['max_completion_tokens'])) return false;
+  if (!isTokenLimit(b['max_output_tokens'])) return false;
+  if (metadata !== undefined && metadata !== null && !isPlainObject(metadata)) return false;
+  if (!Array.isArray(messages)) return false;
+  for (const m of messages) {
+    if (!isPlainObject(m) || typeof m['role'] !== 'string') return false;
+    const { content, name } = m;
+    if (content !== undefined && content !== null && typeof content !== 'string' && !isObjectArray(content))
+      return false;
+    if (name !== undefined && typeof name !== 'string') return false;
+    const toolCalls = m['tool_calls'];
+    if (toolCalls !== undefined && toolCalls !== null && !isObjectArray(toolCalls)) return false;
+  }
+  return true;
+}
 
 type Role = TextSlot['role'];
 
@@ -148,7 +191,9 @@ function normalizeUnsafe(input: NormalizeInput): NormalizedRequest {
   const texts: TextSlot[] = [];
   switch (input.route) {
     case '/v1/chat/completions': {
-      const body = parseOrThrow(chatBody, input.body);
+      // zod validates (and words the 400); the walk reads the caller's own object, in document order.
+      if (!isPlainChat(input.body)) parseOrThrow(chatBody, input.body);
+      const body = input.body as ChatBody;
       body.messages.forEach((m, i) => collectStrings(m, ['messages', i], roleOf(m.role), texts));
       return finish(input, body, texts);
     }

@@ -71,9 +71,9 @@ t.test('chat: strings, content parts, names, tool calls, tool results', async (t
     [
       ['system', 'be brief'],
       ['system', 'sys part'],
+      ['user', 'alice'],
       ['user', 'look at this'],
       ['user', 'hidden 123-45-6789'],
-      ['user', 'alice'],
       ['assistant', 'lookup'],
       ['assistant', '{"email":"x@y.com"}'],
       ['tool', 'secret result'],
@@ -82,8 +82,9 @@ t.test('chat: strings, content parts, names, tool calls, tool results', async (t
   t.notMatch(req.prompt, /base64|UklGRg|call_1|low|wav/, 'ids, enums and binary payloads are not text');
   t.match(req.prompt, /hidden 123-45-6789/, 'unknown part types are still scanned');
   checkPaths(t, body, req);
-  t.same(req.texts[2]!.path, ['messages', 2, 'content', 0, 'text']);
-  t.same(req.texts[4]!.path, ['messages', 2, 'name']);
+  // Document order: the caller's own object is walked, not a schema-ordered copy.
+  t.same(req.texts[2]!.path, ['messages', 2, 'name']);
+  t.same(req.texts[3]!.path, ['messages', 2, 'content', 0, 'text']);
 });
 
 t.test('max tokens fields: the largest wins; null and absent mean null', async (t) => {
