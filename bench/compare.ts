@@ -4,10 +4,13 @@
  * alike. Both proxies are tsc builds run as `node dist/main.js` with the shipped policies,
  * memory (or Redis) limits and a Postgres (or PGlite) audit log of their own.
  *
- *   node --import tsx bench/compare.ts [revision=HEAD~1] [--check] [--redis] [--seconds 8] [--rounds 3]
+ *   node --import tsx bench/compare.ts [revision=HEAD~1] [--check] [--redis] [--with-c] [--seconds 8] [--rounds 3]
  *
- * `--check` compares POST /v1/check (against baseline B) instead of chat completions. The earlier
- * revision is checked out in a temporary git worktree, removed afterwards.
+ * `--check` compares POST /v1/check (against baseline B) instead of chat completions. `--with-c`
+ * (chat only, needs Postgres) adds baseline C, the minimal governed proxy
+ * (bench/baselines/minimal-governed.ts), to the interleaved rounds: the floor both revisions are
+ * measured against. The earlier revision is checked out in a temporary git worktree, removed
+ * afterwards.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
@@ -26,6 +29,7 @@ interface Options {
   revision: string;
   check: boolean;
   redis: boolean;
+  withC: boolean;
   seconds: number;
   rounds: number;
 }
@@ -44,6 +48,7 @@ function parseArgs(argv: string[]): Options {
     revision: positional[0] ?? 'HEAD~1',
     check: argv.includes('--check'),
     redis: argv.includes('--redis'),
+    withC: argv.includes('--with-c'),
     seconds: value('--seconds', 8),
     rounds: value('--rounds', 3),
   };
@@ -110,11 +115,21 @@ async function main(): Promise<void> {
       redis: opts.redis,
     });
     children.push(before.child, after.child);
+    let baselineC: { child: ServerChild; key: string } | null = null;
+    if (opts.withC && opts.check) log('--with-c applies to chat completions only: ignored with --check');
+    else if (opts.withC) {
+      baselineC = await current.startBaselineC(envAfter, mock.url);
+      if (!baselineC) throw new Error('--with-c needs Postgres (baseline C writes its audit rows there)');
+      children.push(baselineC.child);
+    }
 
     const spec = (child: ServerChild, key: string | null) =>
       opts.check ? checkSpec(child, key) : chatSpec(child, key);
     const targets: [string, ServerChild, string | null][] = [
       [opts.check ? 'baseline B' : 'baseline A', baseline, null],
+      ...(baselineC
+        ? [['baseline C (minimal governed)', baselineC.child, baselineC.key] as [string, ServerChild, string]]
+        : []),
       [`before (${commit.slice(0, 7)})`, before.child, before.key],
       ['after (this checkout)', after.child, after.key],
     ];

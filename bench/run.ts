@@ -26,7 +26,13 @@ import {
   type ScenarioResult,
   type Targets,
 } from './lib/context.js';
-import { prepareEnvironment, startProxy, type BenchEnvironment, type Runtime } from './lib/environment.js';
+import {
+  prepareEnvironment,
+  startBaselineC,
+  startProxy,
+  type BenchEnvironment,
+  type Runtime,
+} from './lib/environment.js';
 import { machine, renderMarkdown, resultsTable, type BenchResults } from './lib/report.js';
 import { throughputScenario } from './scenarios/throughput.js';
 import { checkScenario } from './scenarios/check.js';
@@ -69,6 +75,10 @@ async function sanityCheck(targets: Targets, keys: BenchContext['keys']): Promis
   if (targets.proxyRedis && keys.proxyRedis) proxies.push([targets.proxyRedis, keys.proxyRedis]);
   const a = await post(chatSpec(targets.baselineA, null));
   if (a.status !== 200) throw new Error(`baseline A answered ${a.status}: ${a.text.slice(0, 200)}`);
+  if (targets.baselineC) {
+    const c = await post(chatSpec(targets.baselineC, keys.baselineC));
+    if (c.status !== 200) throw new Error(`baseline C answered ${c.status}: ${c.text.slice(0, 200)}`);
+  }
   for (const [p, key] of proxies) {
     const r = await post(chatSpec(p, key));
     if (r.status !== 200 || r.headers['x-aigov-decision'] !== 'allow')
@@ -102,6 +112,12 @@ function setupText(res: { params: BenchParams; setup: Record<string, unknown> })
     '  piped for SSE. No auth, policy, limits or logging.',
     '- Baseline B (`bench/baselines/constant.ts`): Fastify route that parses the JSON body and',
     '  returns a constant decision.',
+    '- Baseline C (`bench/baselines/minimal-governed.ts`, with Postgres only): the least a governed',
+    '  proxy does per call: raw body kept and JSON-parsed, key compared in constant time, one detector',
+    '  regex over every message, original bytes forwarded with undici, answer read whole and parsed',
+    '  once for usage, one hash-chained audit row, rows written every 200 ms as one',
+    "  `INSERT ... SELECT * FROM jsonb_to_recordset($1)` into its own table in the memory proxy's",
+    '  database. Its ratio to A is the floor; aigov is measured against it in the notes.',
     `- aigov: ${s.runtime === 'dist' ? '`node dist/main.js` from a tsc build of the checkout in a temp dir (as the image runs it)' : '`node --import tsx src/cli/index.ts serve`'},`,
     '  NODE_ENV=production, LOG_LEVEL=warn, one fresh database per proxy process,',
     `  audit to ${s.database === 'postgres' ? 'a fresh Postgres database' : 'embedded PGlite (no Postgres reachable)'} (migrated on start),`,
@@ -181,8 +197,16 @@ export async function runBench(options: RunOptions = {}): Promise<BenchResults> 
     const proxyMemory = mem.child;
     const proxyRedis = red?.child ?? null;
     children.push(proxyMemory, ...(proxyRedis ? [proxyRedis] : []));
-    const targets: Targets = { mock, baselineA, baselineB, proxyMemory, proxyRedis };
-    const keys: BenchContext['keys'] = { proxyMemory: mem.key, proxyRedis: red?.key ?? null };
+    const baseC = await startBaselineC(env, mock.url);
+    if (baseC) children.push(baseC.child);
+    else notes.push('Baseline C skipped: it writes its audit rows to Postgres, and none is reachable.');
+    const baselineC = baseC?.child ?? null;
+    const targets: Targets = { mock, baselineA, baselineB, baselineC, proxyMemory, proxyRedis };
+    const keys: BenchContext['keys'] = {
+      proxyMemory: mem.key,
+      proxyRedis: red?.key ?? null,
+      baselineC: baseC?.key ?? null,
+    };
     await sanityCheck(targets, keys);
     log(
       `servers: mock ${mock.url}, A ${baselineA.url}, B ${baselineB.url}, aigov ${proxyMemory.url}${proxyRedis ? `, aigov+redis ${proxyRedis.url}` : ''}`,
@@ -241,6 +265,8 @@ export async function runBench(options: RunOptions = {}): Promise<BenchResults> 
       const code = await c.stop();
       if (code !== 0 && code !== null)
         log(`warning: ${c.name} exited with ${code}: ${c.output().slice(-500)}`);
+      const rows = c.name === 'baseline C' ? /^ROWS (\d+)$/m.exec(c.output())?.[1] : undefined;
+      if (rows) notes.push(`Baseline C wrote ${rows} audit rows to Postgres in this run.`);
     }
     if (env) await env.cleanup();
   }

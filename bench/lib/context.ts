@@ -45,6 +45,8 @@ export interface Targets {
   mock: ServerChild;
   baselineA: ServerChild;
   baselineB: ServerChild;
+  /** Baseline C, the minimal governed proxy; null without Postgres (it writes its audit rows there). */
+  baselineC: ServerChild | null;
   proxyMemory: ServerChild;
   /** Null when Redis (or a shared Postgres) is not available. */
   proxyRedis: ServerChild | null;
@@ -54,7 +56,7 @@ export interface BenchContext {
   params: BenchParams;
   targets: Targets;
   /** Each proxy has its own database, so its own key. */
-  keys: { proxyMemory: string; proxyRedis: string | null };
+  keys: { proxyMemory: string; proxyRedis: string | null; baselineC: string | null };
   log(line: string): void;
   /** Waits until no proxy is still writing an earlier run's audit backlog (see lib/settle.ts). */
   settle?: () => Promise<void>;

@@ -7,6 +7,7 @@
  * replicas sharing one audit table.
  */
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import {
   cpSync,
   existsSync,
@@ -263,4 +264,25 @@ export async function startProxy(
     healthUrl: `http://127.0.0.1:${port}`,
   });
   return { child, key: inst.key };
+}
+
+/**
+ * Baseline C (bench/baselines/minimal-governed.ts) as a child: its audit table lives in the memory
+ * proxy's database (a table of its own). Null without Postgres.
+ */
+export async function startBaselineC(
+  env: BenchEnvironment,
+  upstreamUrl: string,
+): Promise<{ child: ServerChild; key: string } | null> {
+  if (!env.postgres) return null;
+  const databaseUrl = (await env.instance('memory')).env.DATABASE_URL;
+  if (!databaseUrl) return null;
+  const key = `bench-c-${randomBytes(12).toString('hex')}`;
+  const child = await spawnServer({
+    name: 'baseline C',
+    args: ['bench/baselines/minimal-governed.ts'],
+    env: { UPSTREAM_URL: upstreamUrl, DATABASE_URL: databaseUrl, BASELINE_KEY: key },
+    readyLine: true,
+  });
+  return { child, key };
 }

@@ -1,6 +1,7 @@
 /**
- * Non-streamed chat throughput, closed loop (autocannon): baseline A (bare passthrough) against
- * the aigov proxy with limits in memory and on Redis, interleaved round by round.
+ * Non-streamed chat throughput, closed loop (autocannon): baseline A (bare passthrough), baseline
+ * C (minimal governed proxy, when Postgres runs) and the aigov proxy with limits in memory and on
+ * Redis, interleaved round by round.
  */
 import {
   chatSpec,
@@ -73,6 +74,15 @@ export async function throughputScenario(
   ctx: BenchContext,
 ): Promise<ScenarioResult & { peakA: number; peakProxy: number }> {
   const list = chatTargets(ctx);
+  const { baselineC } = ctx.targets;
+  // Right after A: the floor a governed proxy cannot go below, measured in the same rounds.
+  if (baselineC)
+    list.splice(1, 0, {
+      id: 'baselineC',
+      label: 'baseline C',
+      child: baselineC,
+      key: ctx.keys.baselineC,
+    });
   ctx.log(`throughput: ${list.map((t) => t.label).join(', ')}`);
   const runs = await interleavedClosedLoop(ctx, list, (t) => chatSpec(t.child, t.key));
   const agg = new Map([...runs].map(([id, rounds]) => [id, aggregate(rounds)]));
@@ -111,7 +121,24 @@ export async function throughputScenario(
         .join(', ')}.`,
     ],
   };
+  const c = agg.get('baselineC');
+  if (c) {
+    result.rows.push({
+      scenario: 'Chat, non-streamed: baseline C (minimal governed proxy)',
+      rps: c.rps,
+      p50: c.p50,
+      p99: c.p99,
+      vsBaseline: `${(c.rps / a.rps).toFixed(2)}x A`,
+      target: null,
+      met: null,
+    });
+    if (c.non2xx || c.errors)
+      result.notes!.push(
+        `baseline C: ${c.non2xx} non-2xx answers and ${c.errors} errors (not counted as req/s)`,
+      );
+  }
   for (const t of list.slice(1)) {
+    if (t.id === 'baselineC') continue;
     const m = agg.get(t.id)!;
     const ratio = m.rps / a.rps;
     result.rows.push({
@@ -123,6 +150,10 @@ export async function throughputScenario(
       target: '>= 0.85x A',
       met: ratio >= 0.85,
     });
+    if (c)
+      result.notes!.push(
+        `${t.label} reaches ${(m.rps / c.rps).toFixed(2)}x of baseline C (the minimal governed proxy).`,
+      );
     if (m.non2xx || m.errors)
       result.notes!.push(
         `${t.label}: ${m.non2xx} non-2xx answers and ${m.errors} errors (not counted as req/s)`,

@@ -33,6 +33,18 @@ t.test('quick benchmark run yields a well-formed results object', async (t) => {
     }
   }
   t.ok(res.scenarios.throughput!.measurements.proxyMemory, 'proxy measured');
+  if (res.setup.database === 'postgres') {
+    t.ok(res.scenarios.throughput!.measurements.baselineC, 'baseline C measured in the same rounds');
+    t.match(
+      res.rows.find((r) => r.scenario === 'Chat, non-streamed: baseline C (minimal governed proxy)'),
+      { vsBaseline: /^\d+\.\d\dx A$/ },
+      'baseline C row with its ratio to A',
+    );
+    t.ok(
+      res.notes.some((n) => /^Baseline C wrote [1-9]\d* audit rows/.test(n)),
+      'baseline C wrote audit rows',
+    );
+  }
   t.ok(res.scenarios.memory!.measurements.proxyMemory!.peakRssMb! > 0, 'peak RSS read from /proc');
 
   t.ok(res.rows.length >= 8, 'report rows');

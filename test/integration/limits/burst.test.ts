@@ -1,12 +1,7 @@
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
 import { Pool } from 'undici';
-import { KeyStore } from '../../../src/auth/key-store.js';
-import { postgresDb, IN_CI } from '../../support/db.js';
-import { redisReachable, REDIS_URL } from '../../support/redis.js';
-import { startMockProvider } from '../../support/mock-provider.js';
-import { startProxyProcess, type ProxyProcess } from '../../support/proxy-process.js';
+import { startReplicaSet } from '../../support/replica-set.js';
 
 /**
  * Issue 15: three replicas sharing a healthy Redis, default limit and Redis settings, 1,000
@@ -16,21 +11,13 @@ import { startProxyProcess, type ProxyProcess } from '../../support/proxy-proces
  */
 
 t.test('burst of 1,000 across three replicas with default settings: 100 / 900 / 0', async (t) => {
-  const pg = await postgresDb();
-  if (!pg) return t.plan(0, 'no TEST_DATABASE_URL: replicas need a shared Postgres (CI always has one)');
-  t.teardown(pg.cleanup);
-  if (!(await redisReachable())) {
-    if (IN_CI) throw new Error(`Redis not reachable at ${REDIS_URL}: CI must test limits against Redis`);
-    return t.plan(0, 'Redis not reachable');
-  }
   const run = randomBytes(4).toString('hex');
-  const mock = await startMockProvider({ record: false });
-  t.teardown(() => mock.close());
-
-  const dir = t.testdir({});
-  writeFileSync(
-    `${dir}/policies.yaml`,
-    [
+  // Nothing about limits or Redis is configured: their defaults are what is under test. The load
+  // shedder (server.overload_event_loop_delay, 1 s) is a separate, deliberate 503 in front of the
+  // limiter: on a shared 2-core CI host running other suites (load average 20+ measured) this burst
+  // lags the loop past it, which says nothing about limits, so it is moved out of the way.
+  const set = await startReplicaSet(t, {
+    policies: [
       'version: 1',
       'rules:',
       `  - id: burst-${run}`,
@@ -38,38 +25,21 @@ t.test('burst of 1,000 across three replicas with default settings: 100 / 900 / 
       '    limit: { requests: 100, per: 30d, by: key }',
       '',
     ].join('\n'),
-  );
-  // Nothing about limits or Redis is configured: their defaults are what is under test. The load
-  // shedder (server.overload_event_loop_delay, 1 s) is a separate, deliberate 503 in front of the
-  // limiter: on a shared 2-core CI host running other suites (load average 20+ measured) this burst
-  // lags the loop past it, which says nothing about limits, so it is moved out of the way.
-  writeFileSync(
-    `${dir}/aigov.yaml`,
-    [
+    config: [
       'auth: { bcrypt_cost: 4, dev_key: false }',
       'policies: { watch: false }',
       'server: { overload_event_loop_delay: 60s }',
       'log: { level: warn }',
       '',
     ].join('\n'),
-  );
-  const keys = new KeyStore(pg.db, 4);
-  const key = (await keys.create({ owner: 'burst@example.com', team: `burst-${run}` })).key;
+    count: 3,
+    id: `burst-${run}`,
+    record: false,
+  });
+  if (!set) return;
+  const { replicas } = set;
+  const key = (await set.keys.create({ owner: 'burst@example.com', team: `burst-${run}` })).key;
 
-  const env = {
-    AIGOV_CONFIG: `${dir}/aigov.yaml`,
-    POLICIES_PATH: `${dir}/policies.yaml`,
-    DATABASE_URL: pg.url!,
-    REDIS_URL,
-    OPENAI_BASE_URL: mock.url,
-    OPENAI_API_KEY: 'sk-provider',
-    AIGOV_MIGRATE_ON_START: 'false',
-    AIGOV_AUDIT_SPOOL_DIR: `${dir}/spool`,
-  };
-  const replicas: ProxyProcess[] = await Promise.all(
-    [0, 1, 2].map((i) => startProxyProcess({ ...env, AIGOV_REPLICA_ID: `burst-${run}-${i}` })),
-  );
-  t.teardown(() => Promise.all(replicas.map((r) => r.stop())));
   // One connection per request, so all 1,000 are in flight at once (no client-side queueing).
   const pools = replicas.map((r) => new Pool(r.url, { connections: 334, pipelining: 0 }));
   t.teardown(() => Promise.all(pools.map((p) => p.close())));
