@@ -27,6 +27,9 @@ interface Bucket {
   degraded: boolean;
   end: number;
   refill: Promise<void> | null;
+  /** The item and a time inside its window, to hand the unspent share back on close. */
+  item: LimitItem;
+  at: number;
 }
 
 interface LeaseRecord {
@@ -52,7 +55,7 @@ const LEASED = '\u0000lease\u0000';
  * the other direction: up to `lease` units per replica can sit unspent while another replica
  * refuses (at most replicas x lease per window), headers are this replica's view, and a replica
  * that dies holding a share loses it for the rest of that window (it stays counted; it is never
- * granted twice). Token usage above the estimate is added to the counter unconditionally (debt),
+ * granted twice); one that closes gracefully hands it back. Token usage above the estimate is added to the counter unconditionally (debt),
  * as exact mode's reconcile does.
  */
 export class LeaseLimitStore implements LimitStore {
@@ -202,8 +205,23 @@ export class LeaseLimitStore implements LimitStore {
     await this.store.ping();
   }
 
-  /** Unspent shares are not handed back: they stay counted until their window ends (see docs/limits.md). */
+  /**
+   * Graceful close (after the server drained its requests): unspent shares of windows still open
+   * go back to the shared counter and unpaid debt is paid, so a rolling deploy does not strand a
+   * lease per restart. Best effort: what cannot be handed back stays counted until its window
+   * ends, the bound for a replica that dies (see docs/limits.md).
+   */
   async close(): Promise<void> {
+    await Promise.allSettled([...this.buckets.values()].map((b) => b.refill));
+    const now = this.now();
+    const settle: Promise<unknown>[] = [];
+    for (const b of this.buckets.values()) {
+      if (b.end <= now || b.degraded) continue;
+      const net = b.available - b.debt;
+      if (net > 0 && this.store.giveBack) settle.push(this.store.giveBack(b.item, net, b.at));
+      else if (net < 0 && this.store.lease) settle.push(this.store.lease(b.item, 0, -net));
+    }
+    await Promise.allSettled(settle);
     this.buckets.clear();
     this.records.clear();
     await this.store.close();
@@ -213,7 +231,17 @@ export class LeaseLimitStore implements LimitStore {
     let b = this.buckets.get(key);
     if (!b) {
       const end = windowSpan(item.window, now).end;
-      b = { available: 0, debt: 0, sharedUsed: 0, exhausted: false, degraded: false, end, refill: null };
+      b = {
+        available: 0,
+        debt: 0,
+        sharedUsed: 0,
+        exhausted: false,
+        degraded: false,
+        end,
+        refill: null,
+        item,
+        at: now,
+      };
       this.buckets.set(key, b);
     }
     return b;

@@ -134,6 +134,15 @@ export class MemoryLimitStore implements LimitStore {
     return { granted, state: state(used, item.limit, r.resetMs) };
   }
 
+  async giveBack(item: LimitItem, amount: number, at: number): Promise<void> {
+    if (!(amount > 0)) return;
+    const now = this.now();
+    const key = this.resolve(item, at).key;
+    const counter = this.counters.get(key);
+    if (!counter || counter.expiresAt <= now) return;
+    counter.value = Math.max(0, counter.value - amount);
+  }
+
   async ping(): Promise<void> {}
 
   async close(): Promise<void> {

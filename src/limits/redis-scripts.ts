@@ -63,6 +63,18 @@ return 1
  * Reply: {granted, used_after}. The debt is added whatever the limit; the grant is
  * min(want, limit - used) and never negative, so grants alone never take the counter over the limit.
  */
+/**
+ * Lease mode, graceful close: hands back a replica's unspent share (ARGV[1], a positive amount)
+ * of the window counter KEYS[1]. Only an existing counter (the window has not ended) changes, its
+ * TTL kept, and it never goes below 0.
+ */
+export const GIVE_BACK_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return '0' end
+local used = tonumber(redis.call('INCRBYFLOAT', KEYS[1], '-' .. ARGV[1]))
+if used < 0 then redis.call('SET', KEYS[1], '0', 'KEEPTTL') used = 0 end
+return tostring(used)
+`;
+
 export const LEASE_SCRIPT = `
 local used = tonumber(redis.call('GET', KEYS[1]) or '0')
 local debt = tonumber(ARGV[2])

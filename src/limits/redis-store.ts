@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Redis, type Cluster, type RedisOptions } from 'ioredis';
-import { LEASE_SCRIPT, RECONCILE_SCRIPT, RESERVE_SCRIPT } from './redis-scripts.js';
+import { GIVE_BACK_SCRIPT, LEASE_SCRIPT, RECONCILE_SCRIPT, RESERVE_SCRIPT } from './redis-scripts.js';
 import { StallGuard, StallTimeoutError } from './stall-guard.js';
 import type {
   ItemState,
@@ -56,6 +56,7 @@ function script(source: string): Script {
 const RESERVE = script(RESERVE_SCRIPT);
 const RECONCILE = script(RECONCILE_SCRIPT);
 const LEASE = script(LEASE_SCRIPT);
+const GIVE_BACK = script(GIVE_BACK_SCRIPT);
 
 interface Resolved {
   index: number;
@@ -228,6 +229,12 @@ export class RedisLimitStore implements LimitStore {
     return { granted: Number(values[0]), state: state(Number(values[1]), item.limit, r.resetMs) };
   }
 
+  async giveBack(item: LimitItem, amount: number, at: number): Promise<void> {
+    if (!(amount > 0)) return;
+    const r = this.resolve(item, 0, at);
+    await this.run(GIVE_BACK, [r.key], [String(amount)]);
+  }
+
   async ping(): Promise<void> {
     await this.track(this.client.ping());
   }
@@ -333,7 +340,7 @@ export class RedisLimitStore implements LimitStore {
   }
 
   private async load(): Promise<void> {
-    for (const s of [RESERVE, RECONCILE, LEASE]) {
+    for (const s of [RESERVE, RECONCILE, LEASE, GIVE_BACK]) {
       const sha = await this.track(this.client.script('LOAD', s.source));
       if (sha !== s.sha) throw new Error(`Redis returned sha ${String(sha)} for a script hashed ${s.sha}`);
     }

@@ -123,6 +123,13 @@ export class ResilientLimitStore implements LimitStore {
     return markDegraded(await this.fallback.peek(this.localItems(items, cause)));
   }
 
+  /** Handing a share back is best effort: only while the store is up, under the same timeout. */
+  async giveBack(item: LimitItem, amount: number, at: number): Promise<void> {
+    const giveBack = this.store.giveBack?.bind(this.store);
+    if (!giveBack || !this.shouldTryStore()) return;
+    await this.guard.run(giveBack(item, amount, at));
+  }
+
   /** Lease refills get the same timeout, breaker and fail modes as reservations. */
   async lease(item: LimitItem, want: number, debt: number): Promise<LeaseGrant> {
     const lease = this.store.lease?.bind(this.store);

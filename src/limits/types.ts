@@ -94,6 +94,13 @@ export interface LimitStore {
    * reservations, so the sum of grants never exceeds the limit; they expire with the window.
    */
   lease?(item: LimitItem, want: number, debt: number): Promise<LeaseGrant>;
+  /**
+   * Lease mode, graceful close: takes `amount` unspent units of a share back off the counter of
+   * the window that contains `at`. A window that has ended is left alone; the counter never goes
+   * below 0. Best effort: a replica that cannot reach the store keeps the old bound (the share
+   * stays counted until its window ends).
+   */
+  giveBack?(item: LimitItem, amount: number, at: number): Promise<void>;
   ping(): Promise<void>;
   close(): Promise<void>;
   /** Wrappers that fall back when the shared store fails say whether they are; plain stores omit it. */

@@ -15,6 +15,7 @@ import { Limiter } from '../../src/limits/limiter.js';
 import { RedisLimitStore } from '../../src/limits/redis-store.js';
 import { ResilientLimitStore } from '../../src/limits/resilient-store.js';
 import { LeaseLimitStore } from '../../src/limits/lease-store.js';
+import { GIVE_BACK_SCRIPT } from '../../src/limits/redis-scripts.js';
 import type { LimitItem } from '../../src/limits/types.js';
 import type { CompiledLimitRule } from '../../src/policy/limit-rule.js';
 import type { NormalizedRequest } from '../../src/providers/types.js';
@@ -428,6 +429,36 @@ if (!available) {
       t.ok(ttl > 0 && ttl <= day.ms + 60_000, 'the shares expire with the window (plus the skew slack)');
     },
   );
+
+  t.test('lease mode, graceful close on real Redis: the unspent share goes back, TTL kept', async (t) => {
+    const [a, b] = await Promise.all([store('giveback'), store('giveback')]);
+    t.teardown(() => b.close());
+    const leaseA = new LeaseLimitStore({ store: new ResilientLimitStore({ store: a }) });
+    const replicaA = new Limiter({ store: leaseA });
+    const replicaB = new Limiter({
+      store: new LeaseLimitStore({ store: new ResilientLimitStore({ store: b }) }),
+    });
+    const shared = rule({ id: 'given-back', amount: 50, counting: 'lease', lease: 10 });
+    t.equal((await replicaA.reserve([shared], req, key)).allowed, true);
+    const admin = new Redis(REDIS_URL);
+    t.teardown(() => admin.disconnect());
+    const [counter] = await admin.keys(`${PREFIX}giveback:*given-back*`);
+    t.equal(Number(await admin.get(counter!)), 10, 'A holds a share of 10');
+    const ttlBefore = await admin.pttl(counter!);
+    await leaseA.close(); // SIGTERM path: after the server drained its requests
+    t.equal(Number(await admin.get(counter!)), 1, 'the 9 unspent went back');
+    const ttlAfter = await admin.pttl(counter!);
+    t.ok(ttlAfter > 0 && ttlAfter <= ttlBefore, 'the window TTL is kept');
+    let admitted = 0;
+    for (let i = 0; i < 60; i++) if ((await replicaB.reserve([shared], req, key)).allowed) admitted++;
+    t.equal(admitted, 49, 'the survivor gets the whole rest of the limit');
+    // The script never drives a counter below 0, and leaves a missing (ended) window alone.
+    const sha = (await admin.script('LOAD', GIVE_BACK_SCRIPT)) as string;
+    t.equal(await admin.evalsha(sha, 1, counter!, '500'), '0');
+    t.equal(await admin.get(counter!), '0');
+    t.equal(await admin.evalsha(sha, 1, `${PREFIX}giveback:missing`, '5'), '0');
+    t.equal(await admin.exists(`${PREFIX}giveback:missing`), 0, 'no counter is created');
+  });
 
   t.test('closed port: fail-closed refuses fast, fail-open passes flagged', async (t) => {
     const dead = net.createServer();

@@ -80,6 +80,9 @@ export class FlakyStore implements LimitStore {
   lease(item: LimitItem, want: number, debt: number) {
     return this.gate(() => this.inner.lease(item, want, debt));
   }
+  giveBack(item: LimitItem, amount: number, at: number) {
+    return this.gate(() => this.inner.giveBack(item, amount, at));
+  }
   ping() {
     return this.gate(async () => {});
   }

@@ -86,6 +86,37 @@ t.test('a replica that dies holding a share: lost for the window, never granted 
   t.equal(await counter(leaseRule()), 100);
 });
 
+t.test('a replica that closes gracefully hands its unspent share back', async (t) => {
+  const { limiters, counter } = setup(3);
+  const [a, b, c] = limiters;
+  t.equal((await a!.limiter.reserve([leaseRule()], request(), identity())).allowed, true);
+  t.equal(await counter(leaseRule()), 10, 'a holds a share of 10, 1 spent');
+  await a!.leases.close();
+  t.equal(await counter(leaseRule()), 1, 'the 9 unspent went back; the spent one stays counted');
+  let admitted = 0;
+  for (let i = 0; i < 200; i++) {
+    const r = await [b, c][i % 2]!.limiter.reserve([leaseRule()], request(), identity());
+    if (r.allowed) admitted++;
+  }
+  t.equal(admitted, 99, 'the survivors get the whole rest of the limit');
+  t.equal(await counter(leaseRule()), 100, 'and never more');
+});
+
+t.test('closing after the window ended, or with the store down, changes nothing', async (t) => {
+  const { limiters, counter, clock, flaky } = setup(2);
+  const [a, b] = limiters;
+  t.equal((await a!.limiter.reserve([leaseRule()], request(), identity())).allowed, true);
+  clock.advance(60_000);
+  t.equal((await b!.limiter.reserve([leaseRule()], request(), identity())).allowed, true);
+  t.equal(await counter(leaseRule()), 10, "the new window holds only b's share");
+  await a!.leases.close();
+  t.equal(await counter(leaseRule()), 10, "a's share of the ended window is not taken off the new one");
+  flaky.mode = 'throw';
+  await b!.leases.close();
+  flaky.mode = 'ok';
+  t.equal(await counter(leaseRule()), 10, 'unreachable store: the share stays counted (the old bound)');
+});
+
 t.test('the next window starts from nothing', async (t) => {
   const { limiters, clock } = setup(1);
   const { limiter } = limiters[0]!;
