@@ -523,11 +523,20 @@ function failBody(path: string, status: number): unknown {
   };
 }
 
-/** Gemini API: generateContent, streamGenerateContent (SSE with alt=sse), countTokens, embedContent. */
+/**
+ * Gemini API: generateContent, streamGenerateContent (SSE with alt=sse), countTokens, embedContent and
+ * batchEmbedContents (what @google/genai's embedContent() calls).
+ */
 async function geminiCall(ctx: Ctx, model: string, action: string): Promise<void> {
   const { b } = ctx;
   if (action === 'countTokens') return sendJson(ctx.res, 200, { totalTokens: ctx.promptTokens });
   if (action === 'embedContent') return sendJson(ctx.res, 200, { embedding: { values: [0.1, 0.2, 0.3] } });
+  if (action === 'batchEmbedContents') {
+    const n = Array.isArray(ctx.body['requests']) ? ctx.body['requests'].length : 0;
+    return sendJson(ctx.res, 200, {
+      embeddings: Array.from({ length: n }, () => ({ values: [0.1, 0.2, 0.3] })),
+    });
+  }
   if (action !== 'generateContent' && action !== 'streamGenerateContent')
     return sendJson(ctx.res, 404, { error: { code: 404, message: 'no such action', status: 'NOT_FOUND' } });
   const reasoning = b.usage?.reasoning ?? 0;
