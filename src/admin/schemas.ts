@@ -141,7 +141,8 @@ export const dryRunBody = z
       .strict()
       .optional(),
     provider: z.string().min(1).max(64).optional(),
-    route: z.string().startsWith('/v1/').max(128).optional(),
+    /** A route of the provider (template paths too: /model/{modelId}/converse-stream). */
+    route: z.string().startsWith('/').max(128).optional(),
     metadata: z.record(z.string(), z.string().max(1024)).optional(),
     /** Evaluate as this stored key (its team, owner, tags, models). */
     key_id: keyId.optional(),

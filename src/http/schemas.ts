@@ -92,10 +92,13 @@ export const checkEnvelope = z.object({
   metadata: z.record(z.string(), z.string().max(1024)).optional(),
   route: z
     .string()
-    .startsWith('/v1/')
+    .startsWith('/')
     .max(128)
     .optional()
-    .describe('Provider route to check against; default inferred from the body'),
+    .describe(
+      'Provider route to check against, as the provider documents it (/v1/chat/completions, ' +
+        '/v1beta/models/{model}:streamGenerateContent, /model/{modelId}/converse-stream); default inferred from the body',
+    ),
 });
 
 /** `/v1/check` of an MCP tool call instead of a provider body (docs/mcp.md). */
