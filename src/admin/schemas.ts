@@ -206,6 +206,11 @@ export const logView = z.object({
   prompt_tokens: z.number().nullable(),
   completion_tokens: z.number().nullable(),
   total_tokens: z.number().nullable(),
+  /** Parts of prompt_tokens read from / written to the provider's prompt cache; null: not reported. */
+  cached_tokens: z.number().nullable(),
+  cache_write_tokens: z.number().nullable(),
+  /** Part of completion_tokens spent on reasoning (thinking); null: not reported. */
+  reasoning_tokens: z.number().nullable(),
   cost_usd: z.number().nullable(),
   stream: z.boolean(),
   aborted: z.boolean(),
