@@ -172,6 +172,7 @@ function normalizeUnsafe(input: NormalizeInput): NormalizedRequest {
   } else if (route.endsWith(':embedContent')) {
     const b = parseOrThrow(embedBody, input.body);
     collectParts(b.content.parts, ['content', 'parts'], 'input', texts);
+    maxTokens = b.generationConfig?.maxOutputTokens ?? null;
     body = b;
   } else if (route.endsWith(':countTokens')) {
     const b = parseOrThrow(countBody, input.body);
