@@ -50,8 +50,8 @@ const CREATED_AT_TEXT = `to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH
 const LOG_COLUMNS = `id::text AS id, request_id, ${CREATED_AT_TEXT} AS created_at, key_id, owner, team, method,
   route, provider, model, decision, policy_ids, reasons, risk_score::float8 AS risk_score, status_code,
   latency_ms::float8 AS latency_ms, upstream_ms::float8 AS upstream_ms, overhead_ms::float8 AS overhead_ms,
-  prompt_tokens, completion_tokens, total_tokens, cost_usd::float8 AS cost_usd, stream, aborted, degraded,
-  client_ip, error`;
+  prompt_tokens, completion_tokens, total_tokens, cached_tokens, cache_write_tokens, reasoning_tokens,
+  cost_usd::float8 AS cost_usd, stream, aborted, degraded, client_ip, error`;
 
 interface Cursor {
   t: string;
@@ -126,6 +126,9 @@ function toLogView(r: Record<string, unknown>): LogView {
     prompt_tokens: num(r.prompt_tokens),
     completion_tokens: num(r.completion_tokens),
     total_tokens: num(r.total_tokens),
+    cached_tokens: num(r.cached_tokens),
+    cache_write_tokens: num(r.cache_write_tokens),
+    reasoning_tokens: num(r.reasoning_tokens),
     cost_usd: num(r.cost_usd),
     stream: r.stream === true,
     aborted: r.aborted === true,
@@ -200,6 +203,9 @@ export const CSV_COLUMNS = [
   'prompt_tokens',
   'completion_tokens',
   'total_tokens',
+  'cached_tokens',
+  'cache_write_tokens',
+  'reasoning_tokens',
   'cost_usd',
   'stream',
   'aborted',

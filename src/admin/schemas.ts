@@ -141,7 +141,8 @@ export const dryRunBody = z
       .strict()
       .optional(),
     provider: z.string().min(1).max(64).optional(),
-    route: z.string().startsWith('/v1/').max(128).optional(),
+    /** A route of the provider (template paths too: /model/{modelId}/converse-stream). */
+    route: z.string().startsWith('/').max(128).optional(),
     metadata: z.record(z.string(), z.string().max(1024)).optional(),
     /** Evaluate as this stored key (its team, owner, tags, models). */
     key_id: keyId.optional(),
@@ -205,6 +206,11 @@ export const logView = z.object({
   prompt_tokens: z.number().nullable(),
   completion_tokens: z.number().nullable(),
   total_tokens: z.number().nullable(),
+  /** Parts of prompt_tokens read from / written to the provider's prompt cache; null: not reported. */
+  cached_tokens: z.number().nullable(),
+  cache_write_tokens: z.number().nullable(),
+  /** Part of completion_tokens spent on reasoning (thinking); null: not reported. */
+  reasoning_tokens: z.number().nullable(),
   cost_usd: z.number().nullable(),
   stream: z.boolean(),
   aborted: z.boolean(),

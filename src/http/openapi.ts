@@ -14,7 +14,14 @@ import { type RouteSpec } from '../providers/adapter.js';
 import { getAdapter, PROVIDER_FAMILIES } from '../providers/families.js';
 import type { ProviderFamily } from '../providers/types.js';
 import type { Services } from '../services.js';
-import { anthropicError, openAIError, providerRequest, providerResponse } from './schemas.js';
+import {
+  anthropicError,
+  bedrockError,
+  geminiError,
+  openAIError,
+  providerRequest,
+  providerResponse,
+} from './schemas.js';
 
 export type JsonSchema = Record<string, unknown>;
 
@@ -154,6 +161,31 @@ const KIND_SUMMARY: Record<RouteSpec['kind'], string> = {
   invoke: 'Invoke model',
 };
 
+/** Each family's refusal shape (what its SDK parses), and the headers that come with it. */
+const FAMILY_ERRORS: Record<
+  ProviderFamily,
+  { format: string; schema: z.ZodType; headers?: Record<string, string> }
+> = {
+  openai: { format: 'OpenAI', schema: openAIError },
+  anthropic: { format: 'Anthropic', schema: anthropicError },
+  azure: { format: 'Azure OpenAI', schema: openAIError },
+  gemini: { format: 'Gemini', schema: geminiError },
+  bedrock: {
+    format: 'Bedrock',
+    schema: bedrockError,
+    headers: {
+      'x-amzn-errortype':
+        'AWS error type the SDK raises: AccessDeniedException (403), ThrottlingException (429), ' +
+        'ValidationException (400, 413), UnrecognizedClientException (401), InternalServerException (5xx)',
+    },
+  },
+};
+
+/** Where each family's SDK sends the caller's key (the aigov key goes in the same place). */
+const FAMILY_SECURITY: Partial<Record<ProviderFamily, Record<string, string[]>[]>> = {
+  gemini: [...SECURITY.key, { googApiKey: [] }, { googKeyQuery: [] }],
+};
+
 const GOVERNANCE_HEADERS = {
   'x-request-id': "Correlation id (the caller's own when well formed, else a UUID)",
   'x-aigov-decision': 'allow | block | redact',
@@ -187,7 +219,7 @@ interface ProviderRouteDoc {
 
 /** OpenAPI schema for a provider route: loose provider bodies, precise aigov error shapes. */
 export function providerRouteSchema({ family, spec, provider }: ProviderRouteDoc): JsonSchema {
-  const error = family === 'anthropic' ? anthropicError : openAIError;
+  const { format, schema: error, headers: errorHeaders } = FAMILY_ERRORS[family];
   const errors = spec.governed ? GOVERNED_ERRORS : UNGOVERNED_ERRORS;
   const responses: Record<number, ResponseDoc> = {
     200: {
@@ -202,18 +234,27 @@ export function providerRouteSchema({ family, spec, provider }: ProviderRouteDoc
     responses[Number(status)] = {
       description,
       schema: error,
-      headers: Number(status) === 429 ? { 'retry-after': 'Seconds to wait' } : undefined,
+      headers:
+        Number(status) === 429 || errorHeaders
+          ? { ...errorHeaders, ...(Number(status) === 429 ? { 'retry-after': 'Seconds to wait' } : {}) }
+          : undefined,
     };
   const resp = responsesOf(responses);
   if (spec.governed) {
     const ok = resp['200'] as { content: Record<string, unknown> };
-    ok.content['text/event-stream'] = {
-      schema: { type: 'string', description: 'Server-sent events, relayed chunk by chunk' },
+    const codec = getAdapter(family).streamCodec;
+    ok.content[codec?.contentType ?? 'text/event-stream'] = {
+      schema: {
+        type: 'string',
+        description: codec
+          ? 'Event-stream messages, relayed message by message'
+          : 'Server-sent events, relayed chunk by chunk',
+      },
     };
   }
   const target = provider ? `provider "${provider}"` : `the ${FAMILY_TAG[family]} provider chosen by model`;
   return {
-    summary: `${KIND_SUMMARY[spec.kind]} (${family === 'anthropic' ? 'Anthropic' : 'OpenAI'} format)`,
+    summary: `${KIND_SUMMARY[spec.kind]} (${format} format)`,
     description:
       `Same path and body as the provider, forwarded to ${target} with the provider credential ` +
       (spec.governed
@@ -223,7 +264,7 @@ export function providerRouteSchema({ family, spec, provider }: ProviderRouteDoc
         ? ' Requests carrying `anthropic-version` go to the Anthropic provider and get Anthropic errors.'
         : ''),
     tags: [provider ? `Provider: ${provider}` : FAMILY_TAG[family]],
-    security: SECURITY.key,
+    security: FAMILY_SECURITY[family] ?? SECURITY.key,
     ...(spec.method === 'POST' && spec.body !== 'multipart'
       ? { body: jsonSchema(providerRequest, 'input') }
       : {}),
@@ -316,6 +357,18 @@ export async function registerOpenApi(
           bearerAuth: { type: 'http', scheme: 'bearer', description: 'aigov API key (aigov_...)' },
           xApiKey: { type: 'apiKey', in: 'header', name: 'x-api-key', description: 'aigov API key' },
           apiKeyHeader: { type: 'apiKey', in: 'header', name: 'api-key', description: 'aigov API key' },
+          googApiKey: {
+            type: 'apiKey',
+            in: 'header',
+            name: 'x-goog-api-key',
+            description: 'aigov API key (Gemini routes)',
+          },
+          googKeyQuery: {
+            type: 'apiKey',
+            in: 'query',
+            name: 'key',
+            description: 'aigov API key (Gemini routes); removed before forwarding',
+          },
           adminToken: { type: 'http', scheme: 'bearer', description: 'ADMIN_TOKEN' },
         },
         schemas: Object.fromEntries(

@@ -29,6 +29,26 @@ export const anthropicError = z
   })
   .describe('Anthropic error shape');
 
+/** What Gemini routes answer on refusal; @google/genai raises ApiError with `code` as its status. */
+export const geminiError = z
+  .object({
+    error: z.object({
+      code: z.number().int().describe('the HTTP status'),
+      message: z.string().describe('ends with "(<rule id or catalogue code>)" on 403 and 429'),
+      status: z.string().describe('e.g. UNAUTHENTICATED, PERMISSION_DENIED, RESOURCE_EXHAUSTED'),
+      details: z
+        .array(z.record(z.string(), z.unknown()))
+        .optional()
+        .describe('a google.rpc.ErrorInfo whose `reason` is the rule id or catalogue code'),
+    }),
+  })
+  .describe('Google API error shape');
+
+/** What Bedrock routes answer on refusal; the AWS SDK names its exception after x-amzn-ErrorType. */
+export const bedrockError = z
+  .object({ message: z.string().describe('ends with "(<rule id or catalogue code>)" on 403 and 429') })
+  .describe('AWS error shape (the error type is in the x-amzn-ErrorType header)');
+
 // --- provider bodies (documented loosely: the provider's own format) ------------------------------
 
 export const providerRequest = z
@@ -92,10 +112,13 @@ export const checkEnvelope = z.object({
   metadata: z.record(z.string(), z.string().max(1024)).optional(),
   route: z
     .string()
-    .startsWith('/v1/')
+    .startsWith('/')
     .max(128)
     .optional()
-    .describe('Provider route to check against; default inferred from the body'),
+    .describe(
+      'Provider route to check against, as the provider documents it (/v1/chat/completions, ' +
+        '/v1beta/models/{model}:streamGenerateContent, /model/{modelId}/converse-stream); default inferred from the body',
+    ),
 });
 
 /** `/v1/check` of an MCP tool call instead of a provider body (docs/mcp.md). */

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { startProxy, type ProxyHarness } from '../support/proxy.js';
+import { mockHeader, startProxy, type ProxyHarness } from '../support/proxy.js';
 import { IN_CI } from '../support/db.js';
 import { findUiDir } from '../../src/routes/ui.js';
 import { buildUi } from '../../scripts/build-ui.js';
@@ -135,6 +135,30 @@ if (!existsSync(CHROMIUM)) {
     await detail.getByText('prompt contains a forbidden word').waitFor();
     t.match(await detail.innerText(), /no-forbidden/);
     t.match(await detail.innerText(), /HTTP 403/);
+
+    // Token details (migration 005): cached input and reasoning tokens in the detail panel.
+    const detailed = await fetch(`${h.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${h.key}`,
+        'content-type': 'application/json',
+        'x-request-id': 'dashboard-token-details',
+        ...mockHeader({ usage: { prompt: 1000, completion: 300, cached: 600, reasoning: 120 } }),
+      },
+      body: JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'think hard' }] }),
+    });
+    t.equal(detailed.status, 200);
+    const detailedRow = page.locator('tbody tr[data-request-id="dashboard-token-details"]');
+    await detailedRow.waitFor({ timeout: 20_000 });
+    await detailedRow.getByRole('button').click();
+    await detail.getByText('dashboard-token-details').waitFor();
+    const panel = await detail.innerText();
+    t.match(
+      panel,
+      /cached input \/ cache writes \/ reasoning\s+600 \/ — \/ 120/i,
+      'cached and reasoning tokens shown',
+    );
+    t.match(panel, /1,000 \/ 300 \/ 1,300/, 'prompt / completion / total');
 
     // Filters: only blocks.
     await page.getByLabel('Decision', { exact: true }).selectOption('block');

@@ -143,6 +143,7 @@ function promptText(body: Record<string, unknown>): string {
   parts.push(...geminiTexts(body['contents']));
   if (isObject(body['systemInstruction'])) parts.push(...geminiTexts([body['systemInstruction']]));
   if (typeof body['system'] === 'string') parts.push(body['system']);
+  else if (Array.isArray(body['system'])) parts.push(textOf(body['system']));
   if (typeof body['instructions'] === 'string') parts.push(body['instructions']);
   const messages = body['messages'];
   if (Array.isArray(messages)) for (const m of messages) if (isObject(m)) parts.push(textOf(m['content']));
@@ -523,11 +524,20 @@ function failBody(path: string, status: number): unknown {
   };
 }
 
-/** Gemini API: generateContent, streamGenerateContent (SSE with alt=sse), countTokens, embedContent. */
+/**
+ * Gemini API: generateContent, streamGenerateContent (SSE with alt=sse), countTokens, embedContent and
+ * batchEmbedContents (what @google/genai's embedContent() calls).
+ */
 async function geminiCall(ctx: Ctx, model: string, action: string): Promise<void> {
   const { b } = ctx;
   if (action === 'countTokens') return sendJson(ctx.res, 200, { totalTokens: ctx.promptTokens });
   if (action === 'embedContent') return sendJson(ctx.res, 200, { embedding: { values: [0.1, 0.2, 0.3] } });
+  if (action === 'batchEmbedContents') {
+    const n = Array.isArray(ctx.body['requests']) ? ctx.body['requests'].length : 0;
+    return sendJson(ctx.res, 200, {
+      embeddings: Array.from({ length: n }, () => ({ values: [0.1, 0.2, 0.3] })),
+    });
+  }
   if (action !== 'generateContent' && action !== 'streamGenerateContent')
     return sendJson(ctx.res, 404, { error: { code: 404, message: 'no such action', status: 'NOT_FOUND' } });
   const reasoning = b.usage?.reasoning ?? 0;
@@ -571,8 +581,11 @@ function eventMessage(type: string, payload: unknown): Uint8Array {
 
 /**
  * Bedrock Runtime: Converse (JSON; converse-stream as AWS event-stream messages) and InvokeModel
- * in the Anthropic messages format (invoke-with-response-stream as `chunk` events with base64
- * bytes). Cache reads and writes are reported beside the uncached input, as Bedrock does.
+ * in the model family's own format, chosen by model id: Amazon Nova (`output.message.content`,
+ * `usage.inputTokens`), Meta Llama (`generation`, `prompt_token_count`, `generation_token_count`),
+ * else Anthropic messages. invoke-with-response-stream sends `chunk` events whose base64 `bytes`
+ * hold that family's stream chunks, the last with `amazon-bedrock-invocationMetrics`. Cache reads
+ * and writes are reported beside the uncached input, as Bedrock does.
  */
 async function bedrockCall(ctx: Ctx, modelId: string, action: string): Promise<void> {
   const { b, res } = ctx;
@@ -611,35 +624,110 @@ async function bedrockCall(ctx: Ctx, modelId: string, action: string): Promise<v
       eventMessage('metadata', { usage, metrics: { latencyMs: 1 } }),
     ]);
   }
-  const anthropicUsage = { input_tokens: ctx.promptTokens, output_tokens: ctx.completionTokens };
-  if (action === 'invoke') {
+  const chunk = (obj: unknown): Uint8Array =>
+    eventMessage('chunk', { bytes: Buffer.from(JSON.stringify(obj)).toString('base64') });
+  const invocationMetrics = {
+    inputTokenCount: ctx.promptTokens,
+    outputTokenCount: ctx.completionTokens,
+    invocationLatency: 1,
+    firstByteLatency: 1,
+    ...(b.usage?.cached !== undefined ? { cacheReadInputTokenCount: b.usage.cached } : {}),
+    ...(b.usage?.cacheWrite !== undefined ? { cacheWriteInputTokenCount: b.usage.cacheWrite } : {}),
+  };
+  const metrics = b.omitUsage ? {} : { 'amazon-bedrock-invocationMetrics': invocationMetrics };
+  const streamed = action === 'invoke-with-response-stream';
+  if (/(^|\.)amazon\.nova-/.test(modelId)) {
+    // Amazon Nova's own body: Converse-like, with usage counts named ...Count for cache tokens.
+    const novaUsage = {
+      inputTokens: ctx.promptTokens,
+      outputTokens: ctx.completionTokens,
+      totalTokens: ctx.promptTokens + ctx.completionTokens,
+      ...(b.usage?.cached !== undefined ? { cacheReadInputTokenCount: b.usage.cached } : {}),
+      ...(b.usage?.cacheWrite !== undefined ? { cacheWriteInputTokenCount: b.usage.cacheWrite } : {}),
+    };
+    if (!streamed)
+      return sendJson(res, 200, {
+        output: { message: { role: 'assistant', content: [{ text: ctx.replyText }] } },
+        stopReason: 'end_turn',
+        ...(b.omitUsage ? {} : { usage: novaUsage }),
+      });
+    return eventStream([
+      chunk({ messageStart: { role: 'assistant' } }),
+      ...pieces.map((p) => chunk({ contentBlockDelta: { delta: { text: p }, contentBlockIndex: 0 } })),
+      chunk({ contentBlockStop: { contentBlockIndex: 0 } }),
+      chunk({ messageStop: { stopReason: 'end_turn' } }),
+      chunk({
+        metadata: { ...(b.omitUsage ? {} : { usage: novaUsage }), metrics: {}, trace: {} },
+        ...metrics,
+      }),
+    ]);
+  }
+  if (/(^|\.)meta\.llama/.test(modelId)) {
+    // Meta Llama: `prompt` in, `generation` out, counts beside it; each stream chunk is a piece.
+    if (!streamed)
+      return sendJson(res, 200, {
+        generation: ctx.replyText,
+        prompt_token_count: b.omitUsage ? null : ctx.promptTokens,
+        generation_token_count: b.omitUsage ? null : ctx.completionTokens,
+        stop_reason: 'stop',
+      });
+    return eventStream(
+      pieces.map((p, i) =>
+        chunk({
+          generation: p,
+          prompt_token_count: i === 0 && !b.omitUsage ? ctx.promptTokens : null,
+          generation_token_count: i + 1,
+          stop_reason: i === pieces.length - 1 ? 'stop' : null,
+          ...(i === pieces.length - 1 ? metrics : {}),
+        }),
+      ),
+    );
+  }
+  // Anthropic's messages format (anthropic_version bedrock-2023-05-31).
+  const anthropicUsage = {
+    input_tokens: ctx.promptTokens,
+    output_tokens: ctx.completionTokens,
+    ...(b.usage?.cached !== undefined ? { cache_read_input_tokens: b.usage.cached } : {}),
+    ...(b.usage?.cacheWrite !== undefined ? { cache_creation_input_tokens: b.usage.cacheWrite } : {}),
+  };
+  const messageId = nextId('msg_');
+  if (!streamed) {
     return sendJson(res, 200, {
-      id: nextId('msg_'),
+      id: messageId,
       type: 'message',
       role: 'assistant',
       model: modelId,
       content: [{ type: 'text', text: ctx.replyText }],
       stop_reason: 'end_turn',
-      usage: anthropicUsage,
+      stop_sequence: null,
+      ...(b.omitUsage ? {} : { usage: anthropicUsage }),
     });
   }
-  const chunk = (obj: unknown): Uint8Array =>
-    eventMessage('chunk', { bytes: Buffer.from(JSON.stringify(obj)).toString('base64') });
   return eventStream([
     chunk({
       type: 'message_start',
-      message: { role: 'assistant', usage: { input_tokens: ctx.promptTokens } },
+      message: {
+        id: messageId,
+        type: 'message',
+        role: 'assistant',
+        model: modelId,
+        content: [],
+        stop_reason: null,
+        stop_sequence: null,
+        usage: { input_tokens: ctx.promptTokens, output_tokens: 1 },
+      },
     }),
+    chunk({ type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }),
     ...pieces.map((p) =>
       chunk({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: p } }),
     ),
+    chunk({ type: 'content_block_stop', index: 0 }),
     chunk({
-      type: 'message_stop',
-      'amazon-bedrock-invocationMetrics': {
-        inputTokenCount: ctx.promptTokens,
-        outputTokenCount: ctx.completionTokens,
-      },
+      type: 'message_delta',
+      delta: { stop_reason: 'end_turn', stop_sequence: null },
+      usage: { output_tokens: ctx.completionTokens },
     }),
+    chunk({ type: 'message_stop', ...metrics }),
   ]);
 }
 

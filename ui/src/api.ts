@@ -157,6 +157,10 @@ export interface LogView {
   prompt_tokens: number | null;
   completion_tokens: number | null;
   total_tokens: number | null;
+  /** Parts of prompt_tokens (cache reads, cache writes) and of completion_tokens (reasoning). */
+  cached_tokens: number | null;
+  cache_write_tokens: number | null;
+  reasoning_tokens: number | null;
   cost_usd: number | null;
   stream: boolean;
   aborted: boolean;

@@ -128,9 +128,19 @@ function modelInPath(path: string): string | null {
   }
 }
 
+/**
+ * /v1/check and the dry run have no path: their body's top-level `model` names the model (it is
+ * their envelope, not part of the Bedrock body, so it is neither text nor forwarded).
+ */
+function envelopeModel(input: NormalizeInput): string | null {
+  if (input.path !== undefined || !isPlainObject(input.body)) return null;
+  const model = input.body['model'];
+  return typeof model === 'string' ? model : null;
+}
+
 function normalizeUnsafe(input: NormalizeInput): NormalizedRequest {
   const texts: TextSlot[] = [];
-  const fromPath = input.path === undefined ? null : modelInPath(input.path);
+  const fromPath = input.path === undefined ? envelopeModel(input) : modelInPath(input.path);
   let model: string | null;
   let maxTokens: number | null;
   let metadata: unknown;
@@ -149,6 +159,7 @@ function normalizeUnsafe(input: NormalizeInput): NormalizedRequest {
     const body = parseOrThrow(invokeBody, input.body);
     for (const [key, value] of Object.entries(body)) {
       if (key === 'anthropic_version' || key === 'modelId' || key === 'inferenceConfig') continue;
+      if (key === 'model' && input.path === undefined) continue;
       if (key === 'messages' && Array.isArray(value)) {
         value.forEach((m, i) => {
           if (!isPlainObject(m)) return;

@@ -21,6 +21,8 @@ const ACTIONS = [
   ['streamGenerateContent', 'generate'],
   ['countTokens', 'count_tokens'],
   ['embedContent', 'embeddings'],
+  // What @google/genai's models.embedContent() calls on the Gemini API (not Vertex).
+  ['batchEmbedContents', 'embeddings'],
 ] as const;
 
 export const GEMINI_ROUTES: readonly RouteSpec[] = Object.freeze(
@@ -85,6 +87,18 @@ const countBody = z.looseObject(
   objectBody,
 );
 const embedBody = z.looseObject({ ...common, content }, objectBody);
+const batchEmbedBody = z.looseObject(
+  {
+    requests: z.array(
+      z.looseObject({ model: z.string().optional(), content }, { error: 'expected a request' }),
+      {
+        error: 'expected an array of requests',
+      },
+    ),
+    metadata: common.metadata,
+  },
+  objectBody,
+);
 
 type Role = TextSlot['role'];
 
@@ -146,10 +160,19 @@ function normalizeUnsafe(input: NormalizeInput): NormalizedRequest {
   const texts: TextSlot[] = [];
   const pathModel = input.path === undefined ? null : modelInPath(input.path);
   const route = input.route;
-  let body: z.infer<typeof generateBody> | z.infer<typeof countBody> | z.infer<typeof embedBody>;
-  if (route.endsWith(':embedContent')) {
+  /** What every body shape shares: the model it may name, its output cap and metadata. */
+  let body: { model?: string | undefined; metadata?: Record<string, unknown> | undefined };
+  let maxTokens: number | null = null;
+  if (route.endsWith(':batchEmbedContents')) {
+    const b = parseOrThrow(batchEmbedBody, input.body);
+    b.requests.forEach((r, i) =>
+      collectParts(r.content.parts, ['requests', i, 'content', 'parts'], 'input', texts),
+    );
+    body = { model: b.requests[0]?.model, metadata: b.metadata };
+  } else if (route.endsWith(':embedContent')) {
     const b = parseOrThrow(embedBody, input.body);
     collectParts(b.content.parts, ['content', 'parts'], 'input', texts);
+    maxTokens = b.generationConfig?.maxOutputTokens ?? null;
     body = b;
   } else if (route.endsWith(':countTokens')) {
     const b = parseOrThrow(countBody, input.body);
@@ -160,11 +183,13 @@ function normalizeUnsafe(input: NormalizeInput): NormalizedRequest {
       collectSystem(inner['systemInstruction'], texts);
       collectContents(inner.contents, ['generateContentRequest', 'contents'], texts);
     }
+    maxTokens = b.generationConfig?.maxOutputTokens ?? null;
     body = b;
   } else {
     const b = parseOrThrow(generateBody, input.body);
     collectSystem(b.systemInstruction, texts);
     collectContents(b.contents, ['contents'], texts);
+    maxTokens = b.generationConfig?.maxOutputTokens ?? null;
     body = b;
   }
   const named = pathModel ?? (body.model === undefined ? null : bareModel(body.model));
@@ -175,7 +200,7 @@ function normalizeUnsafe(input: NormalizeInput): NormalizedRequest {
     model: named,
     texts,
     prompt: joinPrompt(texts),
-    maxTokens: body.generationConfig?.maxOutputTokens ?? null,
+    maxTokens,
     stream: isStreamRoute(route),
     metadata: collectMetadata(body.metadata, input.metadata),
   };
@@ -324,6 +349,8 @@ export function createGeminiAdapter(): ProviderAdapter {
     routes: GEMINI_ROUTES,
     routeFor: (method, path) => findRoute(GEMINI_ROUTES, method, path),
     inferRoute(body) {
+      if (isPlainObject(body) && Array.isArray(body['requests']))
+        return '/v1beta/models/{model}:batchEmbedContents';
       if (isPlainObject(body) && 'content' in body && !('contents' in body))
         return '/v1beta/models/{model}:embedContent';
       return '/v1beta/models/{model}:generateContent';

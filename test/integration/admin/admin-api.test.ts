@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { startProxy, type ProxyHarness } from '../../support/proxy.js';
+import { mockHeader, startProxy, type ProxyHarness } from '../../support/proxy.js';
 import { allDbs } from '../../support/db.js';
 import { ADMIN_AUTH_FAILURES, ADMIN_RATE } from '../../../src/admin/guard.js';
 
@@ -322,6 +322,82 @@ t.test('logs, stats and policies on every database backend', async (t) => {
       totals: { requests: 2, blocks: 1 },
     });
   }
+});
+
+t.test('logs carry the token details: cached input, cache writes, reasoning (migration 005)', async (t) => {
+  const h = await startProxy({ listen: false, overrides: { admin: { token: TOKEN } } });
+  t.teardown(() => h.close());
+  const call = async (url: string, body: Json, usage: Json, id: string): Promise<void> => {
+    const res = await h.app.inject({
+      method: 'POST',
+      url,
+      headers: {
+        authorization: `Bearer ${h.key}`,
+        'content-type': 'application/json',
+        'x-request-id': id,
+        ...mockHeader({ usage: usage as { prompt: number; completion: number } }),
+      },
+      payload: JSON.stringify(body),
+    });
+    t.equal(res.statusCode, 200, `${id}: ${res.body.slice(0, 200)}`);
+  };
+  // OpenAI reports cache reads and reasoning as parts; Anthropic cache reads and writes beside input.
+  await call(
+    '/v1/chat/completions',
+    { model: 'gpt-4o', messages: [{ role: 'user', content: 'think' }] },
+    { prompt: 1000, completion: 300, cached: 600, reasoning: 120 },
+    'details-openai',
+  );
+  await call(
+    '/v1/messages',
+    { model: 'claude-sonnet-4-5', max_tokens: 64, messages: [{ role: 'user', content: 'cache' }] },
+    { prompt: 100, completion: 20, cached: 2000, cacheWrite: 500 },
+    'details-anthropic',
+  );
+  await call(
+    '/v1/chat/completions',
+    { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'plain' }] },
+    { prompt: 10, completion: 5 },
+    'details-none',
+  );
+  t.equal((await h.rows()).length, 3, 'rows flushed');
+  const rows = (await admin(h, 'GET', '/admin/logs')).body.data as Json[];
+  const byId = new Map(rows.map((r) => [String(r.request_id), r]));
+  t.match(byId.get('details-openai'), {
+    prompt_tokens: 1000,
+    completion_tokens: 300,
+    cached_tokens: 600,
+    cache_write_tokens: null,
+    reasoning_tokens: 120,
+  });
+  t.match(byId.get('details-anthropic'), {
+    prompt_tokens: 2600,
+    cached_tokens: 2000,
+    cache_write_tokens: 500,
+    reasoning_tokens: null,
+  });
+  t.match(byId.get('details-none'), {
+    cached_tokens: null,
+    cache_write_tokens: null,
+    reasoning_tokens: null,
+  });
+  t.match((await admin(h, 'GET', '/admin/logs/details-openai')).body, {
+    cached_tokens: 600,
+    reasoning_tokens: 120,
+  });
+  const csv = (await admin(h, 'GET', '/admin/logs?format=csv')).text.trim().split('\r\n');
+  const header = csv[0]!.split(',');
+  const cols = ['cached_tokens', 'cache_write_tokens', 'reasoning_tokens'].map((c) => header.indexOf(c));
+  t.ok(
+    cols.every((i) => i > 0),
+    'CSV has the three columns',
+  );
+  const line = csv.find((l) => l.includes('details-anthropic'))!.split(',');
+  t.same(
+    cols.map((i) => line[i]),
+    ['2000', '500', ''],
+    'CSV cells (unknown is empty, not 0)',
+  );
 });
 
 t.test('policies: view, dry-run, reload', async (t) => {

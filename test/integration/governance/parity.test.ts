@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { startProxy, type ProxyHarness } from '../../support/proxy.js';
 import {
+  FAMILY_CORPUS,
   PARITY_KEYS,
   SHIPPED_CORPUS,
   TEST_CORPUS,
@@ -53,18 +54,60 @@ function withoutMetadata(body: Json): Json {
   return rest;
 }
 
+type Family = 'openai' | 'anthropic' | 'azure' | 'gemini' | 'bedrock';
+
+function familyOf(c: ParityCase): Family {
+  if (c.envelope) return c.envelope.provider as Family;
+  return c.route === '/v1/messages' ? 'anthropic' : 'openai';
+}
+
+/** The header each family's SDK carries the key in. */
+function keyHeader(family: Family, key: string): Record<string, string> {
+  if (family === 'anthropic') return { 'x-api-key': key };
+  if (family === 'azure') return { 'api-key': key };
+  if (family === 'gemini') return { 'x-goog-api-key': key };
+  return { authorization: `Bearer ${key}` };
+}
+
+/** The refusal's message and code, from the family's error shape (Gemini and Bedrock append "(code)"). */
+function refusalOf(family: Family, text: string): { message: string; code: string | null } {
+  const err = JSON.parse(text) as Json;
+  if (family === 'bedrock' || family === 'gemini') {
+    const raw =
+      family === 'bedrock'
+        ? String((err as { message: string }).message)
+        : String((err as { error: { message: string } }).error.message);
+    const m = /^(.*) \(([^()]+)\)$/.exec(raw);
+    return { message: m?.[1] ?? raw, code: m?.[2] ?? null };
+  }
+  const e = (err as { error: { message: string; code?: string } }).error;
+  return { message: e.message, code: family === 'anthropic' ? null : (e.code ?? null) };
+}
+
+/** /v1/check's envelope for families with the model in the path: it is not part of what is forwarded. */
+function withoutEnvelopeModel(c: ParityCase, body: Json | undefined): Json | undefined {
+  if (body === undefined || !c.envelope || 'model' in c.body) return body;
+  const { model: _m, ...rest } = body;
+  return rest;
+}
+
 async function checkAs(h: ProxyHarness, key: string, body: Json): Promise<Verdict> {
   const res = await h.send('/v1/check', { body, auth: key });
   if (res.status !== 200) throw new Error(`/v1/check ${res.status}: ${await res.text()}`);
   return (await res.json()) as Verdict;
 }
 
-async function dryRunAs(h: ProxyHarness, keyId: string, body: Json): Promise<Verdict> {
+async function dryRunAs(
+  h: ProxyHarness,
+  keyId: string,
+  body: Json,
+  envelope: { provider?: string; route?: string } = {},
+): Promise<Verdict> {
   const res = await h.app.inject({
     method: 'POST',
     url: '/admin/policies/dry-run',
     headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-    payload: JSON.stringify({ request: body, key_id: keyId }),
+    payload: JSON.stringify({ request: body, key_id: keyId, ...envelope }),
   });
   if (res.statusCode !== 200) throw new Error(`dry run ${res.statusCode}: ${res.body}`);
   return res.json<Verdict>();
@@ -78,6 +121,18 @@ async function runCorpus(
 ): Promise<void> {
   const h = await startProxy({
     ...('yaml' in policies ? { policies: policies.yaml } : {}),
+    env: { AZURE_OPENAI_API_KEY: 'azure-key', GEMINI_API_KEY: 'gemini-key', AWS_BEARER_TOKEN_BEDROCK: 'br' },
+    extraProviders: (mockUrl) => [
+      {
+        name: 'azure',
+        family: 'azure',
+        base_url: mockUrl,
+        api_key_env: 'AZURE_OPENAI_API_KEY',
+        deployments: { 'prod-4o': 'gpt-4o' },
+      },
+      { name: 'gemini', family: 'gemini', base_url: mockUrl, api_key_env: 'GEMINI_API_KEY' },
+      { name: 'bedrock', family: 'bedrock', base_url: mockUrl, api_key_env: 'AWS_BEARER_TOKEN_BEDROCK' },
+    ],
     overrides: {
       admin: { token: TOKEN },
       ...('dir' in policies ? { policies: { path: policies.dir, watch: false } } : {}),
@@ -99,17 +154,28 @@ async function runCorpus(
   for (const [i, c] of corpus.entries()) {
     await t.test(c.name, async (t) => {
       const { key, id: keyId } = keys[c.key];
-      const check = await checkAs(h, key, c.body);
-      const dry = await dryRunAs(h, keyId, c.body);
+      const family = familyOf(c);
+      const env = c.envelope;
+      // Families with the model in the path: /v1/check takes provider, a top-level model (and
+      // route); the dry run takes the model in its request, provider and route beside it.
+      const check = await checkAs(h, key, env ? { ...c.body, ...env } : c.body);
+      const dry = env
+        ? await dryRunAs(
+            h,
+            keyId,
+            { ...c.body, model: env.model },
+            {
+              provider: env.provider,
+              ...(env.route !== undefined ? { route: env.route } : {}),
+            },
+          )
+        : await dryRunAs(h, keyId, c.body);
       const requestId = `parity-${label}-${run}-${i}`;
       const before = h.mock.requests.length;
-      const res = await h.send(c.route, {
+      const res = await h.send(c.path ?? c.route, {
         body: c.body,
         auth: false,
-        headers: {
-          ...(c.route === '/v1/messages' ? { 'x-api-key': key } : { authorization: `Bearer ${key}` }),
-          'x-request-id': requestId,
-        },
+        headers: { ...keyHeader(family, key), 'x-request-id': requestId },
       });
       const text = await res.text();
       outcomes.push({ name: c.name, requestId, check, dry });
@@ -140,13 +206,13 @@ async function runCorpus(
       if (c.expect.decision === 'block') {
         t.equal(res.status, 403, `proxy refused: ${text}`);
         t.equal(h.mock.requests.length, before, 'nothing reached the provider');
-        const err = JSON.parse(text) as Json;
-        const message =
-          c.route === '/v1/messages'
-            ? (err as { error: { message: string } }).error.message
-            : (err as { error: { message: string; code: string } }).error.message;
-        if (c.route === '/v1/messages') t.match(err, { type: 'error', error: { type: 'permission_error' } });
-        else t.equal((err as { error: { code: string } }).error.code, c.expect.blockedBy, 'refusal code');
+        const { message, code } = refusalOf(family, text);
+        if (family === 'anthropic')
+          t.match(JSON.parse(text), { type: 'error', error: { type: 'permission_error' } });
+        else t.equal(code, c.expect.blockedBy, `refusal code (${family} shape)`);
+        if (family === 'gemini')
+          t.match(JSON.parse(text), { error: { code: 403, status: 'PERMISSION_DENIED' } });
+        if (family === 'bedrock') t.match(res.headers.get('x-amzn-errortype'), /^AccessDeniedException/);
         const messages = check.reasons.map((r) => r.message);
         t.ok(messages.includes(message), `refusal message "${message}" is one of the check's reasons`);
         if (c.expect.blockedBy !== 'risk_threshold')
@@ -163,7 +229,7 @@ async function runCorpus(
       t.equal(res.status, 200, `proxy answered: ${text.slice(0, 200)}`);
       t.equal(h.mock.requests.length, before + 1, 'exactly one upstream request');
       const sent = h.mock.requests[before]!;
-      t.equal(sent.path, c.route, 'forwarded to the same route');
+      t.equal(sent.path, (c.path ?? c.route).split('?')[0], 'forwarded to the same route');
       const forwarded = { ...(sent.body as Json) };
       // The proxy asks OpenAI streams for usage; that is not a governance change.
       if (forwarded['stream_options'] !== undefined && c.body['stream_options'] === undefined) {
@@ -173,9 +239,15 @@ async function runCorpus(
       if (c.expect.decision === 'redact') {
         t.ok(check.redacted, '/v1/check returns the redacted body');
         t.ok(dry.redacted, 'the dry run returns the redacted body');
-        // /v1/check takes `metadata` as its envelope, so its body has none.
-        t.same(check.redacted, withoutMetadata(dry.redacted ?? {}), 'check and dry run redact alike');
-        t.same(forwarded, dry.redacted, 'the provider received exactly the redacted body');
+        // /v1/check takes `metadata` as its envelope, so its body has none; a path family's
+        // top-level `model` is envelope too.
+        const dryBody = withoutEnvelopeModel(c, dry.redacted);
+        t.same(
+          withoutEnvelopeModel(c, check.redacted),
+          withoutMetadata(dryBody ?? {}),
+          'check and dry run redact alike',
+        );
+        t.same(forwarded, dryBody, 'the provider received exactly the redacted body');
       } else {
         t.notOk(check.redacted, 'nothing redacted (check)');
         t.notOk(dry.redacted, 'nothing redacted (dry run)');
@@ -217,10 +289,30 @@ t.test('parity corpus size', async (t) => {
     ['/v1/chat/completions', '/v1/completions', '/v1/embeddings', '/v1/messages', '/v1/responses'],
     'both families, every governed route',
   );
+  const families = FAMILY_CORPUS.map(familyOf);
+  for (const f of ['azure', 'gemini', 'bedrock'] as const) {
+    const cases = FAMILY_CORPUS.filter((_, i) => families[i] === f);
+    t.ok(
+      cases.some((c) => c.expect.decision === 'block'),
+      `${f}: a block case`,
+    );
+    t.ok(
+      cases.some((c) => c.expect.decision === 'redact'),
+      `${f}: a redact case`,
+    );
+    t.ok(
+      cases.every((c) => c.envelope?.model && c.path),
+      `${f}: model in the envelope and the path`,
+    );
+  }
 });
 
 t.test('dedicated policy set: every action, mode, scope and condition', (t) =>
   runCorpus(t, 'test', TEST_CORPUS, { yaml: TEST_POLICIES }),
+);
+
+t.test('families with the model in the path (azure, gemini, bedrock)', (t) =>
+  runCorpus(t, 'family', FAMILY_CORPUS, { yaml: TEST_POLICIES }),
 );
 
 t.test('the shipped policies/ directory', (t) =>

@@ -138,6 +138,66 @@ t.test('the OpenAPI document', async (t) => {
     const models = doc.paths['/v1/models']!.get!;
     t.notOk(models.requestBody);
     t.notOk(models.responses['403'], 'ungoverned: no policy refusals');
+
+    // The newer families document the shapes their SDKs parse, not OpenAI's.
+    type Headers = Record<string, unknown>;
+    const op = (path: string): Operation & { responses: Record<string, { headers?: Headers }> } => {
+      const o = doc.paths[path]?.post;
+      if (!o) throw new Error(`${path} is not documented`);
+      return o;
+    };
+    const json = (o: Operation, status: string): Record<string, unknown> =>
+      o.responses[status]!.content!['application/json']!.schema;
+    for (const path of ['/v1beta/models/{path}', '/v1/models/{path}']) {
+      const gemini = op(path);
+      t.match(gemini.summary, /\(Gemini format\)/);
+      for (const status of ['401', '403', '429', '400'])
+        t.match(
+          json(gemini, status),
+          {
+            required: ['error'],
+            properties: {
+              error: {
+                required: ['code', 'message', 'status'],
+                properties: { code: { type: 'integer' }, status: { type: 'string' } },
+              },
+            },
+          },
+          `${path} ${status}: Google error shape`,
+        );
+      const geminiError = json(gemini, '403').properties as { error: { properties: object } };
+      t.notOk('type' in geminiError.error.properties, 'no OpenAI `type`');
+      t.ok(gemini.responses['200']!.content!['text/event-stream'], 'Gemini streams are SSE');
+      t.same(
+        gemini.security,
+        [{ bearerAuth: [] }, { xApiKey: [] }, { apiKeyHeader: [] }, { googApiKey: [] }, { googKeyQuery: [] }],
+        'x-goog-api-key and ?key= documented',
+      );
+    }
+    for (const action of ['converse', 'converse-stream', 'invoke', 'invoke-with-response-stream']) {
+      const bedrock = op(`/model/{modelId}/${action}`);
+      t.match(bedrock.summary, /\(Bedrock format\)/);
+      for (const status of ['400', '401', '403', '429', '502']) {
+        const shape = json(bedrock, status);
+        t.match(
+          shape,
+          { type: 'object', required: ['message'], properties: { message: { type: 'string' } } },
+          `${action} ${status}: {message}`,
+        );
+        t.same(Object.keys(shape.properties as object), ['message'], `${action} ${status}: nothing else`);
+        t.ok(
+          bedrock.responses[status]!.headers?.['x-amzn-errortype'],
+          `${action} ${status}: x-amzn-ErrorType`,
+        );
+      }
+      t.ok(bedrock.responses['429']!.headers?.['retry-after'], 'Retry-After kept beside it');
+      const ok = Object.keys(bedrock.responses['200']!.content!);
+      t.ok(ok.includes('application/vnd.amazon.eventstream'), `${action}: event-stream answers`);
+      t.notOk(ok.includes('text/event-stream'), `${action}: not SSE`);
+    }
+    const azure = op('/openai/deployments/{deployment}/chat/completions');
+    t.match(azure.summary, /\(Azure OpenAI format\)/);
+    t.same(json(azure, '403'), openai403, 'Azure refusals are OpenAI-shaped');
   });
 
   t.test('/v1/check documents the schemas its handler validates with', async (t) => {

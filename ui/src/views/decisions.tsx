@@ -99,6 +99,10 @@ function Detail(props: { row: LogView; onClose: () => void }) {
         <dd>
           {fmtInt(r.prompt_tokens)} / {fmtInt(r.completion_tokens)} / {fmtInt(r.total_tokens)}
         </dd>
+        <dt>Of which cached input / cache writes / reasoning</dt>
+        <dd>
+          {fmtInt(r.cached_tokens)} / {fmtInt(r.cache_write_tokens)} / {fmtInt(r.reasoning_tokens)}
+        </dd>
         <dt>Cost</dt>
         <dd>{fmtUsd(r.cost_usd)}</dd>
         <dt>Latency (total / upstream / overhead)</dt>
