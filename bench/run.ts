@@ -60,6 +60,9 @@ export interface RunOptions {
 
 const BENCH_DIR = join(REPO_ROOT, 'bench');
 
+/** Requests per lease-mode share in the bench (a limit of 600/min at the default fraction gives 30). */
+const LEASE_SIZE = 100;
+
 async function sanityCheck(targets: Targets, keys: BenchContext['keys']): Promise<void> {
   const post = async (
     spec: ReturnType<typeof chatSpec>,
@@ -73,6 +76,7 @@ async function sanityCheck(targets: Targets, keys: BenchContext['keys']): Promis
   };
   const proxies: [ServerChild, string][] = [[targets.proxyMemory, keys.proxyMemory]];
   if (targets.proxyRedis && keys.proxyRedis) proxies.push([targets.proxyRedis, keys.proxyRedis]);
+  if (targets.proxyLease && keys.proxyLease) proxies.push([targets.proxyLease, keys.proxyLease]);
   const a = await post(chatSpec(targets.baselineA, null));
   if (a.status !== 200) throw new Error(`baseline A answered ${a.status}: ${a.text.slice(0, 200)}`);
   if (targets.baselineC) {
@@ -186,25 +190,36 @@ export async function runBench(options: RunOptions = {}): Promise<BenchResults> 
     setup.database = env.postgres ? 'postgres' : 'pglite';
     setup.redis = env.redisUrl !== null;
     setup.runtime = env.runtime;
-    const [mem, red] = await Promise.all([
+    const [mem, red, lease] = await Promise.all([
       startProxy(env, { name: 'aigov (memory limits)', instance: 'memory', redis: false }),
       env.redisUrl
         ? startProxy(env, { name: 'aigov (Redis limits)', instance: 'redis', redis: true })
+        : Promise.resolve(null),
+      env.redisUrl
+        ? startProxy(env, {
+            name: 'aigov (Redis limits, lease mode)',
+            instance: 'lease',
+            redis: true,
+            // The bench raises limits to 1e12: this fraction makes each share 100 requests.
+            config: { limits: { counting: 'lease', lease_fraction: LEASE_SIZE / 1e12 } },
+          })
         : Promise.resolve(null),
       // Created now so the profile run does not wait for it later.
       (options.profile ?? !options.quick) ? env.instance('profiled') : Promise.resolve(null),
     ]);
     const proxyMemory = mem.child;
     const proxyRedis = red?.child ?? null;
-    children.push(proxyMemory, ...(proxyRedis ? [proxyRedis] : []));
+    const proxyLease = lease?.child ?? null;
+    children.push(proxyMemory, ...(proxyRedis ? [proxyRedis] : []), ...(proxyLease ? [proxyLease] : []));
     const baseC = await startBaselineC(env, mock.url);
     if (baseC) children.push(baseC.child);
     else notes.push('Baseline C skipped: it writes its audit rows to Postgres, and none is reachable.');
     const baselineC = baseC?.child ?? null;
-    const targets: Targets = { mock, baselineA, baselineB, baselineC, proxyMemory, proxyRedis };
+    const targets: Targets = { mock, baselineA, baselineB, baselineC, proxyMemory, proxyRedis, proxyLease };
     const keys: BenchContext['keys'] = {
       proxyMemory: mem.key,
       proxyRedis: red?.key ?? null,
+      proxyLease: lease?.key ?? null,
       baselineC: baseC?.key ?? null,
     };
     await sanityCheck(targets, keys);
@@ -217,7 +232,7 @@ export async function runBench(options: RunOptions = {}): Promise<BenchResults> 
       targets,
       keys,
       log,
-      settle: () => settle([proxyMemory, proxyRedis], log),
+      settle: () => settle([proxyMemory, proxyRedis, proxyLease], log),
     };
     const quiet = ctx.settle!;
     const keep = (r: ScenarioResult): void => {

@@ -50,13 +50,23 @@ export interface Targets {
   proxyMemory: ServerChild;
   /** Null when Redis (or a shared Postgres) is not available. */
   proxyRedis: ServerChild | null;
+  /**
+   * Redis limits in lease mode (`limits.counting: lease`, a share of 100 requests per refill):
+   * the opt-in answer of issue 15 to a Redis round trip per request. Null without Redis.
+   */
+  proxyLease: ServerChild | null;
 }
 
 export interface BenchContext {
   params: BenchParams;
   targets: Targets;
   /** Each proxy has its own database, so its own key. */
-  keys: { proxyMemory: string; proxyRedis: string | null; baselineC: string | null };
+  keys: {
+    proxyMemory: string;
+    proxyRedis: string | null;
+    proxyLease: string | null;
+    baselineC: string | null;
+  };
   log(line: string): void;
   /** Waits until no proxy is still writing an earlier run's audit backlog (see lib/settle.ts). */
   settle?: () => Promise<void>;
@@ -147,6 +157,13 @@ export function chatTargets(ctx: BenchContext, options: { redis?: boolean } = {}
       label: 'aigov (Redis limits)',
       child: targets.proxyRedis,
       key: keys.proxyRedis,
+    });
+  if (targets.proxyLease && options.redis !== false)
+    list.push({
+      id: 'proxyLease',
+      label: 'aigov (Redis limits, lease mode)',
+      child: targets.proxyLease,
+      key: keys.proxyLease,
     });
   return list;
 }

@@ -38,8 +38,11 @@ export interface BenchEnvironment {
   postgres: boolean;
   redisUrl: string | null;
   policiesDir: string;
-  /** A proxy instance's own database and key; created on first use. */
-  instance(name: string): Promise<ProxyInstance>;
+  /**
+   * A proxy instance's own database and key; created on first use. `config` is merged over the
+   * bench config (one level deep) into a config file of the instance's own.
+   */
+  instance(name: string, config?: Record<string, Record<string, unknown>>): Promise<ProxyInstance>;
   cleanup(): Promise<void>;
 }
 
@@ -167,11 +170,22 @@ export async function prepareEnvironment(opts: EnvironmentOptions): Promise<Benc
 
   const databases: string[] = [];
   const instances = new Map<string, Promise<ProxyInstance>>();
-  const create = async (name: string): Promise<ProxyInstance> => {
+  const create = async (
+    name: string,
+    overrides: Record<string, Record<string, unknown>> = {},
+  ): Promise<ProxyInstance> => {
+    const config: Record<string, unknown> = { ...baseConfig };
+    for (const [section, values] of Object.entries(overrides))
+      config[section] = {
+        ...((baseConfig[section] as Record<string, unknown> | undefined) ?? {}),
+        ...values,
+      };
+    const ownConfig = Object.keys(overrides).length > 0;
+    const instanceConfig = join(dir, `aigov-${name}.yaml`.replace(/[^A-Za-z0-9_.-]/g, '-'));
     const dbName = `${opts.dbName}_${name}`.replace(/[^a-z0-9_]/gi, '_').toLowerCase();
     const env: NodeJS.ProcessEnv = {
       NODE_ENV: 'production',
-      AIGOV_CONFIG: configPath,
+      AIGOV_CONFIG: ownConfig ? instanceConfig : configPath,
       HOST: '127.0.0.1',
       OPENAI_BASE_URL: opts.mockUrl,
       OPENAI_API_KEY: 'dummy',
@@ -186,6 +200,7 @@ export async function prepareEnvironment(opts: EnvironmentOptions): Promise<Benc
       AIGOV_REPLICA_ID: `bench-${name}`.replace(/[^A-Za-z0-9_.:-]/g, '-'),
       AIGOV_AUDIT_SPOOL_DIR: join(dir, `spool-${name}`.replace(/[^A-Za-z0-9_.-]/g, '-')),
     };
+    if (ownConfig) writeFileSync(instanceConfig, stringifyYaml(config));
     if (hasPg) {
       const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
       try {
@@ -200,12 +215,11 @@ export async function prepareEnvironment(opts: EnvironmentOptions): Promise<Benc
       env.DATABASE_URL = u.toString();
     } else {
       // Embedded PGlite: its directory comes from the config file, one per instance.
-      const cfg = join(dir, `aigov-${name}.yaml`);
       writeFileSync(
-        cfg,
-        stringifyYaml({ ...baseConfig, database: { embedded_dir: join(dir, `pglite-${name}`) } }),
+        instanceConfig,
+        stringifyYaml({ ...config, database: { embedded_dir: join(dir, `pglite-${name}`) } }),
       );
-      env.AIGOV_CONFIG = cfg;
+      env.AIGOV_CONFIG = instanceConfig;
       env.AIGOV_EMBEDDED_DB = 'true';
     }
     const { stdout } = await run(
@@ -224,10 +238,10 @@ export async function prepareEnvironment(opts: EnvironmentOptions): Promise<Benc
     postgres: hasPg,
     redisUrl,
     policiesDir,
-    instance(name) {
+    instance(name, config) {
       let p = instances.get(name);
       if (!p) {
-        p = create(name);
+        p = create(name, config);
         instances.set(name, p);
       }
       return p;
@@ -250,9 +264,16 @@ export async function prepareEnvironment(opts: EnvironmentOptions): Promise<Benc
 /** One aigov proxy process (`aigov serve`): its own database, memory or Redis limits. */
 export async function startProxy(
   env: BenchEnvironment,
-  options: { name: string; instance: string; redis: boolean; nodeArgs?: string[] },
+  options: {
+    name: string;
+    instance: string;
+    redis: boolean;
+    nodeArgs?: string[];
+    /** Config over the bench config for this instance (e.g. `limits: { counting: 'lease' }`). */
+    config?: Record<string, Record<string, unknown>>;
+  },
 ): Promise<{ child: ServerChild; key: string }> {
-  const inst = await env.instance(options.instance);
+  const inst = await env.instance(options.instance, options.config);
   const port = await freePort();
   const appRoot = inst.env.BENCH_APP_ROOT ?? REPO_ROOT;
   const child = await spawnServer({

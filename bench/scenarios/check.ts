@@ -33,8 +33,8 @@ export async function checkScenario(ctx: BenchContext): Promise<ScenarioResult> 
         p50: c.p50,
         p99: c.p99,
         vsBaseline: `${ratio.toFixed(2)}x B`,
-        target: '>= 0.7x B',
-        met: ratio >= 0.7,
+        target: '>= 0.6x B',
+        met: ratio >= 0.6,
       },
     ],
     details: Object.fromEntries(

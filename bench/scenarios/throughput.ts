@@ -147,8 +147,20 @@ export async function throughputScenario(
       p50: m.p50,
       p99: m.p99,
       vsBaseline: `${ratio.toFixed(2)}x A`,
-      target: '>= 0.85x A',
-      met: ratio >= 0.85,
+      target: '>= 0.70x A',
+      met: ratio >= 0.7,
+    });
+    // CPU is the server process's own (all its threads), so it does not depend on what else the
+    // two cores run; the target is what a governed call may add over the bare passthrough.
+    const added = m.cpuUsPerReq - a.cpuUsPerReq;
+    result.rows.push({
+      scenario: `CPU per call: ${t.label}, added over baseline A (${a.cpuUsPerReq.toFixed(0)} µs)`,
+      rps: m.rps,
+      p50: null,
+      p99: null,
+      vsBaseline: `+${added.toFixed(0)} µs (${m.cpuUsPerReq.toFixed(0)} µs)`,
+      target: '<= +120 µs',
+      met: added <= 120,
     });
     if (c)
       result.notes!.push(
