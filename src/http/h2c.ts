@@ -102,7 +102,10 @@ export function createDualProtocolServer(handler: Handler, opts: DualProtocolOpt
   // Fastify's handler reads either kind of req/res (it branches on httpVersionMajor itself).
   const h2 = http2.createServer(
     {
-      settings: { maxHeaderListSize: opts.maxHeaderBytes, maxConcurrentStreams: opts.maxConcurrentStreams ?? 100 },
+      settings: {
+        maxHeaderListSize: opts.maxHeaderBytes,
+        maxConcurrentStreams: opts.maxConcurrentStreams ?? 100,
+      },
       // Pseudo-headers (:method, :path, :scheme, :authority) count as entries.
       maxHeaderListPairs: opts.maxHeaders + 4,
       Http2ServerResponse: H2Response,
