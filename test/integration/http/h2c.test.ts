@@ -216,36 +216,55 @@ t.test('h2c beside HTTP/1.1 on one port', async (t) => {
     t.match(smuggle.data.toString('latin1'), /^HTTP\/1\.1 400 /, 'CL + TE still 400');
   });
 
-  t.test('oversized or too many headers over h2 are refused; the session goes on', async (t) => {
-    const before = h.mock.requests.length;
-    const refused = async (headers: OutgoingHttpHeaders): Promise<number> => {
-      const stream = session.request({
+  t.test(
+    'oversized or too many headers, or a lying Content-Length, over h2 are refused; the session goes on',
+    async (t) => {
+      const before = h.mock.requests.length;
+      const refused = async (headers: OutgoingHttpHeaders): Promise<number> => {
+        const stream = session.request({
+          ':method': 'POST',
+          ':path': '/v1/chat/completions',
+          ...auth,
+          ...headers,
+        });
+        stream.on('error', () => {});
+        stream.resume();
+        stream.end(JSON.stringify(chat()));
+        return new Promise((resolve) => stream.on('close', () => resolve(stream.rstCode ?? -1)));
+      };
+      t.equal(
+        await refused({ 'x-big': 'a'.repeat(10_000) }),
+        http2.constants.NGHTTP2_ENHANCE_YOUR_CALM,
+        'a header block over max_header_bytes resets the stream',
+      );
+      const many: OutgoingHttpHeaders = {};
+      for (let i = 0; i < 120; i++) many[`x-h${i}`] = 'v';
+      t.equal(
+        await refused(many),
+        http2.constants.NGHTTP2_ENHANCE_YOUR_CALM,
+        'more headers than max_headers resets the stream',
+      );
+      const mismatch = session.request({
         ':method': 'POST',
         ':path': '/v1/chat/completions',
+        'content-type': 'application/json',
+        'content-length': '10',
         ...auth,
-        ...headers,
       });
-      stream.on('error', () => {});
-      stream.resume();
-      stream.end(JSON.stringify(chat()));
-      return new Promise((resolve) => stream.on('close', () => resolve(stream.rstCode ?? -1)));
-    };
-    t.equal(
-      await refused({ 'x-big': 'a'.repeat(10_000) }),
-      http2.constants.NGHTTP2_ENHANCE_YOUR_CALM,
-      'a header block over max_header_bytes resets the stream',
-    );
-    const many: OutgoingHttpHeaders = {};
-    for (let i = 0; i < 120; i++) many[`x-h${i}`] = 'v';
-    t.equal(
-      await refused(many),
-      http2.constants.NGHTTP2_ENHANCE_YOUR_CALM,
-      'more headers than max_headers resets the stream',
-    );
-    t.equal(h.mock.requests.length, before, 'nothing reached the provider');
-    const ok = await h2(session, { ':path': '/v1/chat/completions', ...auth }, chat());
-    t.equal(ok.status, 200, 'the same session serves the next request');
-  });
+      mismatch.on('error', () => {});
+      mismatch.resume();
+      mismatch.end(JSON.stringify(chat()));
+      await new Promise((r) => mismatch.on('close', r));
+      t.equal(
+        mismatch.rstCode,
+        http2.constants.NGHTTP2_PROTOCOL_ERROR,
+        'a Content-Length the data contradicts resets',
+      );
+      t.equal(h.mock.requests.length, before, 'nothing reached the provider');
+      const ok = await h2(session, { ':path': '/v1/chat/completions', ...auth }, chat());
+      t.equal(ok.status, 200, 'the same session serves the next request');
+    },
+  );
 
   t.test('garbage and broken prefaces are closed; the process goes on', async (t) => {
     const bad = await rawExchange(port, 'PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n');
