@@ -349,3 +349,26 @@ t.test('server.h2c: false serves HTTP/1.1 only', async (t) => {
   t.ok(res.closed);
   t.equal((await h.send('/health')).status, 200);
 });
+
+t.test('server.request_timeout bounds an h2 request whose body never ends', async (t) => {
+  const h = await startProxy({ overrides: { server: { request_timeout: 1_000, headers_timeout: 1_000 } } });
+  t.teardown(() => h.close());
+  const session = await connect(h.url);
+  t.teardown(() => session.destroy());
+  const started = performance.now();
+  const stream = session.request({
+    ':method': 'POST',
+    ':path': '/v1/chat/completions',
+    'content-type': 'application/json',
+    authorization: `Bearer ${h.key}`,
+  });
+  stream.on('error', () => {});
+  stream.resume();
+  stream.write('{"model":"gpt-4o","messages":');
+  await new Promise((r) => stream.on('close', r));
+  const ms = performance.now() - started;
+  t.equal(stream.rstCode, http2.constants.NGHTTP2_CANCEL, 'the stream is reset');
+  t.ok(ms >= 900 && ms < 5_000, `after ${Math.round(ms)} ms (request_timeout 1 s)`);
+  t.equal(h.mock.requests.length, 0, 'nothing reached the provider');
+  t.equal((await h2(session, { ':path': '/health' })).status, 200, 'the session goes on');
+});
