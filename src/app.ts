@@ -12,6 +12,7 @@ import { AigovError, isAigovError } from './errors.js';
 import type { Config } from './config/schema.js';
 import type { Services } from './services.js';
 import { LoopLag } from './http/loop-lag.js';
+import { createDualProtocolServer } from './http/h2c.js';
 import { requestIdFor } from './http/request-id.js';
 import { sendError } from './http/render-error.js';
 import { toAigovError } from './http/fastify-errors.js';
@@ -97,8 +98,25 @@ export async function buildApp(services: Services, options: BuildAppOptions = {}
     requireHostHeader: true,
     joinDuplicateHeaders: false,
   };
+  // One port speaks HTTP/1.1 and HTTP/2 (http/h2c.ts): h2c with prior knowledge on plain HTTP (what
+  // the AWS SDK sends to an http:// endpoint; each connection's preface is sniffed), ALPN h2 with
+  // TLS. HTTP/2 gets its own bounds: header list size and count (stream reset), idle-session
+  // GOAWAY, a per-stream request timeout.
+  const serverFactory = (handler: Parameters<typeof createDualProtocolServer>[0]) =>
+    createDualProtocolServer(handler, {
+      http: serverOptions,
+      tls: https,
+      h2c: config.server.h2c,
+      headersTimeout: config.server.headers_timeout,
+      requestTimeout: config.server.request_timeout,
+      keepAliveTimeout: config.server.keep_alive_timeout,
+      maxHeaderBytes: config.server.max_header_bytes,
+      maxHeaders: config.server.max_headers,
+    });
   const app = Fastify({
-    ...(https ? { https: { ...serverOptions, ...https } } : { http: serverOptions }),
+    serverFactory,
+    // With a serverFactory, `https` only makes Fastify report https:// addresses.
+    ...(https ? { https } : {}),
     loggerInstance: services.logger as FastifyBaseLogger,
     // Per-request lines would duplicate the audit log and cost throughput; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),

@@ -107,6 +107,8 @@ export const configSchema = z
         /** Node's parser refuses larger header blocks with 431. */
         max_header_bytes: z.number().int().min(1024).max(1_048_576).default(16_384),
         max_headers: z.number().int().positive().max(2_000).default(100),
+        /** HTTP/2 beside HTTP/1.1 on the port: h2c with prior knowledge, or ALPN `h2` with TLS. */
+        h2c: z.boolean().default(true),
         /** Shed load with 503 instead of slowing every caller: event-loop delay and heap ceilings (0 = off). */
         overload_event_loop_delay: duration.default(1_000),
         overload_heap_bytes: z.number().int().nonnegative().default(0),

@@ -50,6 +50,18 @@ export function stripCallerCredentials(headers: IncomingMessage['headers']): voi
   }
 }
 
+/**
+ * An HTTP/2 request's headers hold pseudo-headers (`:path`, `:authority`...), which are no header
+ * names on the HTTP/1.1 hop http-proxy opens (Node refuses them). The request gets its own copy
+ * without them; its method and url getters read Node's internal map and keep working.
+ */
+function http1Headers(raw: FastifyRequest['raw']): void {
+  if (raw.httpVersionMajor !== 2) return;
+  const headers: IncomingMessage['headers'] = {};
+  for (const [name, value] of Object.entries(raw.headers)) if (!name.startsWith(':')) headers[name] = value;
+  Object.defineProperty(raw, 'headers', { value: headers, configurable: true, enumerable: true });
+}
+
 export function registerPassthrough(app: FastifyInstance, services: Services): void {
   const rules: Rule[] = services.config.passthrough.map((p) => {
     const provider = services.providers.get(p.provider);
@@ -145,6 +157,7 @@ async function passthrough(
   const inject: Record<string, string> = {};
   for (const [name, value] of Object.entries(upstream.headers))
     if (!NOT_COPIED.has(name)) inject[name] = value;
+  http1Headers(request.raw);
   stripCallerCredentials(request.raw.headers);
   reply.hijack();
   const res = reply.raw;

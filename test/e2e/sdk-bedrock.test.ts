@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { Socket } from 'node:net';
 import t, { type Test } from 'tap';
 import {
   BedrockRuntimeClient,
@@ -20,8 +21,9 @@ import { sdkPolicies } from '../support/sdk-policies.js';
 
 /**
  * @aws-sdk/client-bedrock-runtime with a Bedrock API key (the aigov key as its bearer token) and
- * only its endpoint changed. HTTP/1.1 handler: the SDK's default HTTP/2 handler needs h2c on the
- * proxy port, a documented follow-up (docs/providers.md).
+ * only its endpoint changed. Most cases pin the HTTP/1.1 handler (NodeHttpHandler); "the SDK's
+ * default request handler" runs with nothing but the endpoint changed, which is HTTP/2 cleartext
+ * with prior knowledge (h2c) to an http:// endpoint.
  */
 const BEARER = 'bedrock-api-key-000000000000000000000000';
 const ACCESS_KEY = 'AKIDEXAMPLE0000000000';
@@ -29,13 +31,13 @@ const SECRET = 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY';
 const MODEL = 'anthropic.claude-3-5-sonnet-20240620-v1:0';
 const NOVA = 'us.amazon.nova-pro-v1:0';
 
-function client(endpoint: string, token: string): BedrockRuntimeClient {
+function client(endpoint: string, token: string, http1 = true): BedrockRuntimeClient {
   return new BedrockRuntimeClient({
     region: 'us-east-1',
     endpoint,
     token: { token },
     authSchemePreference: ['httpBearerAuth'],
-    requestHandler: new NodeHttpHandler(),
+    ...(http1 ? { requestHandler: new NodeHttpHandler() } : {}),
     maxAttempts: 1,
   });
 }
@@ -219,6 +221,85 @@ t.test('the Bedrock Runtime SDK through the proxy (Bedrock API key upstream)', a
       },
     });
     t.match(await res.json(), { allowed: false, reasons: [{ policy: 'no-ssn' }] });
+  });
+});
+
+t.test("the SDK's default request handler (HTTP/2 cleartext, prior knowledge)", async (t) => {
+  const h = await startProxy({
+    policies: sdkPolicies(2),
+    env: { AWS_BEARER_TOKEN_BEDROCK: BEARER },
+    extraProviders: (mockUrl) => [
+      { name: 'bedrock', family: 'bedrock', base_url: mockUrl, api_key_env: 'AWS_BEARER_TOKEN_BEDROCK' },
+    ],
+  });
+  t.teardown(() => h.close());
+  // What each connection to the proxy opened with: the HTTP/2 preface starts with "PRI *".
+  const openings: string[] = [];
+  h.app.server.prependListener('connection', (socket: Socket) =>
+    socket.once('data', (b: Buffer) => openings.push(b.subarray(0, 5).toString('latin1'))),
+  );
+  const br = client(h.url, h.key, false);
+  t.teardown(() => br.destroy());
+
+  t.test('converse: answered, governed (key injected, audited)', async (t) => {
+    const before = h.mock.requests.length;
+    const res = await br.send(converse('Say hello'));
+    t.equal(res.output?.message?.content?.[0]?.text, DEFAULT_REPLY);
+    t.same(openings, ['PRI *'], 'one connection, and it spoke HTTP/2');
+    const seen = h.mock.requests.slice(before);
+    t.equal(seen.length, 1);
+    t.equal(seen[0]?.path, `/model/${encodeURIComponent(MODEL)}/converse`);
+    t.equal(seen[0]?.headers['authorization'], `Bearer ${BEARER}`, 'Bedrock API key injected');
+    t.notOk(JSON.stringify(seen[0]?.headers).includes(h.key), 'aigov key in no header');
+    const rows = await h.rows(`route = '/model/{modelId}/converse'`);
+    t.equal(rows.length, 1);
+    t.match(rows[0], { decision: 'allow', status_code: 200, key_id: h.keyId, model: MODEL });
+  });
+
+  t.test('converse-stream: the event stream read to the end over HTTP/2', async (t) => {
+    const res = await br.send(
+      new ConverseStreamCommand({
+        modelId: MODEL,
+        messages: [{ role: 'user', content: [{ text: 'Say hello' }] }],
+      }),
+    );
+    let text = '';
+    let deltas = 0;
+    let stop: string | undefined;
+    let usage: number | undefined;
+    for await (const ev of res.stream!) {
+      if (ev.contentBlockDelta?.delta?.text) {
+        deltas++;
+        text += ev.contentBlockDelta.delta.text;
+      }
+      if (ev.messageStop) stop = ev.messageStop.stopReason;
+      if (ev.metadata) usage = ev.metadata.usage?.outputTokens;
+    }
+    t.equal(text, DEFAULT_REPLY);
+    t.ok(deltas >= 5, `${deltas} deltas`);
+    t.equal(stop, 'end_turn', 'messageStop arrived');
+    t.ok(usage && usage > 0, 'metadata event arrived');
+    t.ok(
+      openings.every((o) => o === 'PRI *'),
+      'every connection spoke HTTP/2',
+    );
+    const rows = await h.rows(`route = '/model/{modelId}/converse-stream'`);
+    t.equal(rows.length, 1);
+    t.match(rows[0], { decision: 'allow', status_code: 200, aborted: false });
+    t.ok(rows[0]?.['completion_tokens'], 'usage read from the relayed event stream');
+  });
+
+  t.test('a policy block is AccessDeniedException (403) over HTTP/2; nothing forwarded', async (t) => {
+    const before = h.mock.requests.length;
+    const err = await failure(br.send(converse('My SSN is 123-45-6789')));
+    t.ok(err instanceof AccessDeniedException, `raised ${String(err)}`);
+    t.equal((err as AccessDeniedException).$metadata.httpStatusCode, 403);
+    t.match((err as AccessDeniedException).message, /no-ssn/);
+    t.equal(h.mock.requests.length, before, 'the provider was not called');
+    const rows = await h.rows(`decision = 'block'`);
+    t.equal(rows.length, 1);
+    t.match(rows[0], { status_code: 403, model: MODEL });
+    t.match(String(rows[0]?.['policy_ids']), /no-ssn/);
   });
 });
 

@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import http2 from 'node:http2';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -64,6 +65,46 @@ t.test('TLS_CERT/TLS_KEY: HTTPS served directly', async (t) => {
     await t.rejects(get(h.url, undefined, '/health'), /self[- ]signed/i, 'untrusted without the CA');
     const plain = await fetch(h.url.replace('https:', 'http:') + '/health').catch((e: unknown) => e);
     t.ok(plain instanceof Error, 'plain HTTP is not served on the TLS port');
+  });
+
+  t.test('HTTP/2 by ALPN on the same TLS port (the AWS SDK default handler)', async (t) => {
+    const h = await startProxy({ overrides: { server: { tls_cert: files.cert, tls_key: files.key } } });
+    t.teardown(() => h.close());
+    const session = http2.connect(h.url, { ca });
+    t.teardown(() => session.destroy());
+    const alpn = await new Promise<string | false | undefined>((resolve, reject) => {
+      session.once('connect', () => resolve(session.alpnProtocol));
+      session.once('error', reject);
+    });
+    t.equal(alpn, 'h2', 'h2 negotiated');
+    const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const stream = session.request({ ':path': '/health' });
+      let status = 0;
+      let body = '';
+      stream.setEncoding('utf8');
+      stream.on('response', (headers) => (status = Number(headers[':status'])));
+      stream.on('data', (c: string) => (body += c));
+      stream.on('end', () => resolve({ status, body }));
+      stream.on('error', reject);
+    });
+    t.equal(res.status, 200);
+    t.match(JSON.parse(res.body), { status: 'ok' });
+    t.equal((await get(h.url, ca, '/health')).status, 200, 'HTTP/1.1 over TLS still served');
+  });
+
+  t.test('server.h2c: false offers no h2 over TLS', async (t) => {
+    const h = await startProxy({
+      overrides: { server: { tls_cert: files.cert, tls_key: files.key, h2c: false } },
+    });
+    t.teardown(() => h.close());
+    const session = http2.connect(h.url, { ca });
+    const err = await new Promise<unknown>((resolve) => {
+      session.once('connect', () => resolve(null));
+      session.once('error', resolve);
+    });
+    session.destroy();
+    t.ok(err instanceof Error, `no HTTP/2 session (${String(err)})`);
+    t.equal((await get(h.url, ca, '/health')).status, 200);
   });
 
   t.test('inline PEM (e.g. from a secret in the environment)', async (t) => {
