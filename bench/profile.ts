@@ -2,19 +2,20 @@
  * A CPU profile of this checkout under the throughput load, on its own (the same scenario
  * `npm run bench` ends with), for performance work between full runs:
  *
- *   node --import tsx bench/profile.ts [--redis] [--seconds 10] [--connections 32] [--tsx] [--against-a]
+ *   node --import tsx bench/profile.ts [--redis] [--check] [--seconds 10] [--connections 32] [--tsx] [--against-a]
  *
  * Prints the profile summary (self time, areas, aigov's functions by inclusive time) as Markdown
  * and the path of the .cpuprofile (open it in Chrome DevTools for the flame chart).
  * `--against-a` also profiles baseline A under the same load and prints CPU per request by area
- * and by function, aigov minus A: where the CPU a governed call adds goes.
+ * and by function, aigov minus A: where the CPU a governed call adds goes. `--check` profiles
+ * POST /v1/check instead (and, with --against-a, baseline B instead of A).
  */
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { spawnServer, type ServerChild } from './lib/children.js';
-import { FULL, chatSpec, type BenchContext } from './lib/context.js';
+import { FULL, chatSpec, checkSpec, type BenchContext } from './lib/context.js';
 import { prepareEnvironment, type BenchEnvironment } from './lib/environment.js';
 import { closedLoop } from './lib/load.js';
 import { profileScenario } from './scenarios/profile.js';
@@ -28,21 +29,22 @@ function flag(argv: string[], name: string, fallback: number): number {
   return n;
 }
 
-/** Baseline A under the same closed loop, with --cpu-prof; returns the profile and requests served. */
-async function profileBaselineA(
+/** Baseline A (or B, for /v1/check) under the same closed loop, with --cpu-prof. */
+async function profileBaseline(
   mockUrl: string,
   params: { connections: number; durationS: number; warmupS: number },
+  check: boolean,
 ): Promise<{ profile: CpuProfile; requests: number; skipMs: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'aigov-cpuprof-a-'));
   const spawnedAt = performance.now();
   const a = await spawnServer({
-    name: 'baseline A (profiled)',
-    args: ['bench/baselines/passthrough.ts'],
+    name: check ? 'baseline B (profiled)' : 'baseline A (profiled)',
+    args: [check ? 'bench/baselines/constant.ts' : 'bench/baselines/passthrough.ts'],
     nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`],
     env: { UPSTREAM_URL: mockUrl },
     readyLine: true,
   });
-  const spec = chatSpec(a, null);
+  const spec = check ? checkSpec(a, null) : chatSpec(a, null);
   await closedLoop(spec, { connections: params.connections, durationS: params.warmupS });
   const skipMs = performance.now() - spawnedAt;
   const load = await closedLoop(spec, { connections: params.connections, durationS: params.durationS });
@@ -80,14 +82,18 @@ export async function main(argv: string[]): Promise<void> {
     };
     // The profile scenario only reads params and log from the context.
     const ctx = { params, log } as unknown as BenchContext;
-    const { summary, file, rps, profile, skipMs, requests } = await profileScenario(ctx, env, { redis });
+    const check = argv.includes('--check');
+    const { summary, file, rps, profile, skipMs, requests } = await profileScenario(ctx, env, {
+      redis,
+      check,
+    });
     process.stdout.write(`${rps.toFixed(0)} req/s under the profiler; profile: ${file}\n\n`);
     process.stdout.write(profileMarkdown(summary, 30) + '\n');
     if (argv.includes('--against-a')) {
-      const a = await profileBaselineA(mock.url, params);
+      const a = await profileBaseline(mock.url, params, check);
       const mine = perRequest(profile, requests, skipMs);
       const theirs = perRequest(a.profile, a.requests, a.skipMs);
-      process.stdout.write('\n' + diffMarkdown(mine, theirs) + '\n');
+      process.stdout.write('\n' + diffMarkdown(mine, theirs, check ? 'B' : 'A') + '\n');
     }
   } finally {
     for (const c of children.reverse()) await c.stop();
@@ -95,7 +101,11 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
-function diffMarkdown(mine: ReturnType<typeof perRequest>, base: ReturnType<typeof perRequest>): string {
+function diffMarkdown(
+  mine: ReturnType<typeof perRequest>,
+  base: ReturnType<typeof perRequest>,
+  name: string,
+): string {
   const rows = (a: Map<string, number>, b: Map<string, number>, limit: number): string[] =>
     [...new Set([...a.keys(), ...b.keys()])]
       .map((k) => ({ k, x: a.get(k) ?? 0, y: b.get(k) ?? 0 }))
@@ -106,13 +116,13 @@ function diffMarkdown(mine: ReturnType<typeof perRequest>, base: ReturnType<type
           `| ${k.replace(/\|/g, '\\|')} | ${x.toFixed(1)} | ${y.toFixed(1)} | ${(x - y).toFixed(1)} |`,
       );
   return [
-    `CPU per request on the main thread (busy samples / 2xx answers): aigov ${mine.busyUs.toFixed(0)} µs, baseline A ${base.busyUs.toFixed(0)} µs, added ${(mine.busyUs - base.busyUs).toFixed(0)} µs.`,
+    `CPU per request on the main thread (busy samples / 2xx answers): aigov ${mine.busyUs.toFixed(0)} µs, baseline ${name} ${base.busyUs.toFixed(0)} µs, added ${(mine.busyUs - base.busyUs).toFixed(0)} µs.`,
     '',
-    '| area | aigov µs/req | A µs/req | added |',
+    `| area | aigov µs/req | ${name} µs/req | added |`,
     '|---|---:|---:|---:|',
     ...rows(mine.byArea, base.byArea, 25),
     '',
-    '| function (self) | aigov µs/req | A µs/req | added |',
+    `| function (self) | aigov µs/req | ${name} µs/req | added |`,
     '|---|---:|---:|---:|',
     ...rows(mine.byFunction, base.byFunction, 40),
   ].join('\n');

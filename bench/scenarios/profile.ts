@@ -6,7 +6,7 @@
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chatSpec, type BenchContext } from '../lib/context.js';
+import { chatSpec, checkSpec, type BenchContext } from '../lib/context.js';
 import { closedLoop } from '../lib/load.js';
 import { startProxy, type BenchEnvironment } from '../lib/environment.js';
 import { summariseProfile, type CpuProfile, type ProfileSummary } from '../tools/cpuprofile.js';
@@ -14,7 +14,7 @@ import { summariseProfile, type CpuProfile, type ProfileSummary } from '../tools
 export async function profileScenario(
   ctx: BenchContext,
   env: BenchEnvironment,
-  options: { redis: boolean },
+  options: { redis: boolean; check?: boolean },
 ): Promise<{
   summary: ProfileSummary;
   file: string;
@@ -31,7 +31,7 @@ export async function profileScenario(
     redis: options.redis,
     nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`],
   });
-  const spec = chatSpec(proxy, key);
+  const spec = options.check ? checkSpec(proxy, key) : chatSpec(proxy, key);
   await closedLoop(spec, { connections: ctx.params.connections, durationS: ctx.params.warmupS });
   const skipMs = performance.now() - spawnedAt;
   ctx.log(`profile: ${ctx.params.durationS} s of load on a --cpu-prof proxy`);

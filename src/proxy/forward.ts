@@ -52,13 +52,21 @@ function retryableStatus(status: number): boolean {
 export async function sendUpstream(input: SendInput): Promise<UpstreamCall> {
   const family = input.primary.family;
   // Same family, or a family that can stand in with the same body (openai -> azure) at its own route.
-  const chain = [input.primary, ...input.primary.fallbacks.flatMap((n) => input.registry.get(n) ?? [])]
-    .map((provider) => {
-      if (provider.family === family) return { provider, route: input.route, path: input.path };
-      const route = provider.adapter.fallbackRoute?.(family, input.route);
-      return route === undefined ? null : { provider, route, path: route };
-    })
-    .filter((c) => c !== null);
+  const primary = { provider: input.primary, route: input.route, path: input.path };
+  const chain =
+    input.primary.fallbacks.length === 0
+      ? [primary] // the common case, without building the fallback list
+      : [
+          primary,
+          ...input.primary.fallbacks
+            .flatMap((n) => input.registry.get(n) ?? [])
+            .map((provider) => {
+              if (provider.family === family) return { provider, route: input.route, path: input.path };
+              const route = provider.adapter.fallbackRoute?.(family, input.route);
+              return route === undefined ? null : { provider, route, path: route };
+            })
+            .filter((c) => c !== null),
+        ];
   let lastError: unknown = null;
   for (let i = 0; i < chain.length; i++) {
     const { provider, route, path: routePath } = chain[i]!;
