@@ -99,6 +99,11 @@ function locationOf(frame: CallFrame): string {
   return `${path}:${frame.lineNumber + 1}`;
 }
 
+/** How long sample i lasted: until the next sample (the last one gets the median-ish 0). */
+function sampleDuration(profile: CpuProfile, i: number): number {
+  return Math.max(0, profile.timeDeltas[i + 1] ?? 0);
+}
+
 export function summariseProfile(
   profile: CpuProfile,
   options: { top?: number; skipMs?: number } = {},
@@ -119,13 +124,14 @@ export function summariseProfile(
   let idle = 0;
   let t = 0;
   for (let i = 0; i < profile.samples.length; i++) {
-    const delta = profile.timeDeltas[i] ?? 0;
-    t += delta;
+    t += profile.timeDeltas[i] ?? 0;
     if (t < skipUs) continue;
     const node = byId.get(profile.samples[i]!);
     if (!node) continue;
-    // A sample's delta is the time until it; attribute it to this sample (V8's convention is close enough).
-    const us = Math.max(0, delta);
+    // timeDeltas[i] is the gap *before* sample i; sample i lasts until the next one (DevTools'
+    // convention). Charging a sample with the gap before it gave the first function to run after
+    // an idle wait (the request body parser, the response parser) that wait.
+    const us = sampleDuration(profile, i);
     sampled += us;
     const a = areaOf(node.callFrame);
     area.set(a, (area.get(a) ?? 0) + us);
@@ -190,9 +196,9 @@ export function perRequest(
   let busy = 0;
   let t = 0;
   for (let i = 0; i < profile.samples.length; i++) {
-    const delta = Math.max(0, profile.timeDeltas[i] ?? 0);
-    t += delta;
+    t += profile.timeDeltas[i] ?? 0;
     if (t < skipMs * 1000) continue;
+    const delta = sampleDuration(profile, i);
     const node = byId.get(profile.samples[i]!);
     if (!node) continue;
     const area = areaOf(node.callFrame);
