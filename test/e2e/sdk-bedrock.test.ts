@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import type { Socket } from 'node:net';
 import t, { type Test } from 'tap';
 import {
@@ -12,9 +12,6 @@ import {
   ValidationException,
 } from '@aws-sdk/client-bedrock-runtime';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { HttpRequest } from '@smithy/protocol-http';
-import { SignatureV4 } from '@smithy/signature-v4';
-import { Sha256 } from '@aws-crypto/sha256-js';
 import { DEFAULT_REPLY, type RecordedRequest } from '../support/mock-provider.js';
 import { mockHeader, startProxy } from '../support/proxy.js';
 import { sdkPolicies } from '../support/sdk-policies.js';
@@ -336,45 +333,56 @@ function signatureOf(req: RecordedRequest): string {
   return /Signature=([0-9a-f]{64})/.exec(String(req.headers['authorization']))?.[1] ?? '';
 }
 
-/** What the provider does: re-sign the request as received (only the signed headers) and compare. */
+/** RFC 3986 unreserved characters stay; everything else is %XX (what SigV4 calls URI-encoding). */
+function uriEncode(s: string): string {
+  return encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+function sha256Hex(data: string | Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+function hmac(key: string | Buffer, data: string): Buffer {
+  return createHmac('sha256', key).update(data).digest();
+}
+
+/**
+ * What the provider does, written from the SigV4 specification with node:crypto only (no AWS
+ * library, so a fault in the signer aigov uses cannot hide here): rebuild the canonical request
+ * from the request as received (the signed headers, the path encoded once more, the sorted query,
+ * the hash of the bytes that arrived), derive the signing key from the secret and sign.
+ */
 async function recomputeSignature(req: RecordedRequest, secret: string): Promise<string> {
   const auth = String(req.headers['authorization']);
   const signedHeaders = (/SignedHeaders=([^,]+)/.exec(auth)?.[1] ?? '').split(';');
-  const [, , region, service] = (/Credential=([^,]+)/.exec(auth)?.[1] ?? '').split('/');
-  const headers: Record<string, string> = {};
-  for (const name of signedHeaders) headers[name] = String(req.headers[name] ?? '');
+  const [, day, region, service] = (/Credential=([^,]+)/.exec(auth)?.[1] ?? '').split('/');
+  const url = new URL(req.url, 'http://mock');
+  const canonicalUri = url.pathname.split('/').map(uriEncode).join('/');
+  const canonicalQuery = [...url.searchParams]
+    .map(([k, v]) => [uriEncode(k), uriEncode(v)] as const)
+    .sort((a, b) => (a[0] === b[0] ? (a[1] < b[1] ? -1 : 1) : a[0] < b[0] ? -1 : 1))
+    .map(([k, v]) => `${k}=${v}`)
+    .join('&');
+  const canonicalHeaders = signedHeaders
+    .map(
+      (name) =>
+        `${name}:${String(req.headers[name] ?? '')
+          .trim()
+          .replace(/\s+/g, ' ')}\n`,
+    )
+    .join('');
   // The payload hash is the provider's own, of the bytes it received, not the one the sender claims.
-  if ('x-amz-content-sha256' in headers)
-    headers['x-amz-content-sha256'] = createHash('sha256').update(req.raw).digest('hex');
-  const url = new URL(req.url, `http://${headers['host']}`);
-  const query: Record<string, string> = {};
-  for (const [k, v] of url.searchParams) query[k] = v;
-  const amzDate = headers['x-amz-date']!;
-  const signingDate = new Date(
-    `${amzDate.slice(0, 4)}-${amzDate.slice(4, 6)}-${amzDate.slice(6, 8)}T${amzDate.slice(9, 11)}:${amzDate.slice(11, 13)}:${amzDate.slice(13, 15)}Z`,
-  );
-  const signer = new SignatureV4({
-    service: service!,
-    region: region!,
-    sha256: Sha256,
-    credentials: {
-      accessKeyId: ACCESS_KEY,
-      secretAccessKey: secret,
-      sessionToken: headers['x-amz-security-token'],
-    },
-  });
-  const signed = await signer.sign(
-    new HttpRequest({
-      method: req.method,
-      protocol: 'http:',
-      hostname: url.hostname,
-      port: Number(url.port),
-      path: url.pathname,
-      query,
-      headers,
-      body: req.raw,
-    }),
-    { signingDate },
-  );
-  return /Signature=([0-9a-f]{64})/.exec(String(signed.headers['authorization']))?.[1] ?? '';
+  const canonicalRequest = [
+    req.method,
+    canonicalUri,
+    canonicalQuery,
+    canonicalHeaders,
+    signedHeaders.join(';'),
+    sha256Hex(req.raw),
+  ].join('\n');
+  const scope = `${day}/${region}/${service}/aws4_request`;
+  const amzDate = String(req.headers['x-amz-date']);
+  const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256Hex(canonicalRequest)].join('\n');
+  const signingKey = hmac(hmac(hmac(hmac(`AWS4${secret}`, day!), region!), service!), 'aws4_request');
+  return createHmac('sha256', signingKey).update(stringToSign).digest('hex');
 }
