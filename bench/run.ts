@@ -1,5 +1,5 @@
 /**
- * aigov benchmark suite: `npm run bench` (about 6 minutes), `npm run bench -- --quick` (smoke, no
+ * aigov benchmark suite: `npm run bench` (about 10 minutes), `npm run bench -- --quick` (smoke, no
  * speed assertions), `--soak [minutes]` (RSS growth under steady load, 10 min by default),
  * `--no-profile`, `--micro` (also run the policy and limit microbenchmarks), `--tsx` / `--dist`
  * (how proxies run), `--render` (rewrite RESULTS.md from results/latest.json).
