@@ -97,22 +97,32 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyHarne
     ],
     ...(options.overrides ?? {}),
   });
-  const testDb = options.testDb ?? (await pgliteDb());
+  // A config or start-up failure must fail the test now, not leave the mock open until tap's timeout.
+  let services: Awaited<ReturnType<typeof createServices>> | null = null;
+  let app: Awaited<ReturnType<typeof buildApp>>;
+  let testDb: Awaited<ReturnType<typeof pgliteDb>>;
   const logs = new LogCapture();
-  const services = await createServices(config, createLogger('info', logs), {
-    db: testDb.db,
-    migrate: false,
-    env: {
-      OPENAI_API_KEY: OPENAI_PROVIDER_KEY,
-      ANTHROPIC_API_KEY: ANTHROPIC_PROVIDER_KEY,
-      GROQ_API_KEY: 'gsk-test',
-      ...(options.env ?? {}),
-    },
-  });
-  const app = await buildApp(services);
   let url = '';
-  if (options.listen !== false) url = await app.listen({ port: 0, host: '127.0.0.1' });
-  else await app.ready();
+  try {
+    testDb = options.testDb ?? (await pgliteDb());
+    services = await createServices(config, createLogger('info', logs), {
+      db: testDb.db,
+      migrate: false,
+      env: {
+        OPENAI_API_KEY: OPENAI_PROVIDER_KEY,
+        ANTHROPIC_API_KEY: ANTHROPIC_PROVIDER_KEY,
+        GROQ_API_KEY: 'gsk-test',
+        ...(options.env ?? {}),
+      },
+    });
+    app = await buildApp(services);
+    if (options.listen !== false) url = await app.listen({ port: 0, host: '127.0.0.1' });
+    else await app.ready();
+  } catch (err) {
+    await services?.stop(1_000).catch(() => {});
+    await mock.close();
+    throw err;
+  }
   const newKey: ProxyHarness['newKey'] = async (attrs = {}) =>
     (
       await services.keys.create({
