@@ -7,7 +7,7 @@ import {
 } from '@aws-sdk/client-bedrock-runtime';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { DEFAULT_REPLY } from '../support/mock-provider.js';
-import { startProxy } from '../support/proxy.js';
+import { startProxy, familyUpstream, rejectionOf } from '../support/proxy.js';
 import { sdkPolicies } from '../support/sdk-policies.js';
 
 /**
@@ -99,20 +99,10 @@ const FAMILIES: Family[] = [
 
 const json = (bytes: Uint8Array): Json => obj(JSON.parse(Buffer.from(bytes).toString('utf8')));
 
-async function failure(p: Promise<unknown>): Promise<unknown> {
-  return p.then(
-    () => null,
-    (e: unknown) => e,
-  );
-}
-
 t.test('InvokeModel bodies of three model families through the proxy', async (t) => {
   const h = await startProxy({
     policies: sdkPolicies(2),
-    env: { AWS_BEARER_TOKEN_BEDROCK: BEARER },
-    extraProviders: (mockUrl) => [
-      { name: 'bedrock', family: 'bedrock', base_url: mockUrl, api_key_env: 'AWS_BEARER_TOKEN_BEDROCK' },
-    ],
+    ...familyUpstream('bedrock', BEARER),
   });
   t.teardown(() => h.close());
   const br = new BedrockRuntimeClient({
@@ -214,13 +204,13 @@ t.test('InvokeModel bodies of three model families through the proxy', async (t)
       t.test('a block rule on the prompt: AccessDeniedException naming the rule', async (t) => {
         const before = h.mock.requests.length;
         for (const cmd of [invoke(f, 'My SSN is 123-45-6789'), invokeStream(f, 'SSN 123-45-6789 here')]) {
-          const err = await failure(br.send(cmd as InvokeModelCommand));
+          const err = await rejectionOf(br.send(cmd as InvokeModelCommand));
           t.ok(err instanceof AccessDeniedException, `raised ${String(err)}`);
           t.equal((err as AccessDeniedException).$metadata.httpStatusCode, 403);
           t.match((err as AccessDeniedException).message, /no-ssn/);
         }
         // In the system prompt too.
-        const sys = await failure(br.send(invoke(f, 'hello', 'The SSN is 123-45-6789')));
+        const sys = await rejectionOf(br.send(invoke(f, 'hello', 'The SSN is 123-45-6789')));
         t.ok(sys instanceof AccessDeniedException, 'a block in the system prompt');
         t.equal(h.mock.requests.length, before, 'nothing reached the provider');
         const rows = await h.rows(`model = '${f.modelId}' AND decision = 'block'`);

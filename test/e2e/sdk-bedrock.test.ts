@@ -13,7 +13,7 @@ import {
 } from '@aws-sdk/client-bedrock-runtime';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { DEFAULT_REPLY, type RecordedRequest } from '../support/mock-provider.js';
-import { mockHeader, startProxy } from '../support/proxy.js';
+import { mockHeader, startProxy, familyUpstream, rejectionOf } from '../support/proxy.js';
 import { sdkPolicies } from '../support/sdk-policies.js';
 
 /**
@@ -42,20 +42,10 @@ function client(endpoint: string, token: string, http1 = true): BedrockRuntimeCl
 const converse = (text: string, modelId = MODEL): ConverseCommand =>
   new ConverseCommand({ modelId, messages: [{ role: 'user', content: [{ text }] }] });
 
-async function failure(p: Promise<unknown>): Promise<unknown> {
-  return p.then(
-    () => null,
-    (e: unknown) => e,
-  );
-}
-
 t.test('the Bedrock Runtime SDK through the proxy (Bedrock API key upstream)', async (t) => {
   const h = await startProxy({
     policies: sdkPolicies(2),
-    env: { AWS_BEARER_TOKEN_BEDROCK: BEARER },
-    extraProviders: (mockUrl) => [
-      { name: 'bedrock', family: 'bedrock', base_url: mockUrl, api_key_env: 'AWS_BEARER_TOKEN_BEDROCK' },
-    ],
+    ...familyUpstream('bedrock', BEARER),
   });
   t.teardown(() => h.close());
   const br = client(h.url, h.key);
@@ -133,7 +123,7 @@ t.test('the Bedrock Runtime SDK through the proxy (Bedrock API key upstream)', a
 
   t.test('a policy block raises AccessDeniedException naming the rule; nothing forwarded', async (t) => {
     const before = h.mock.requests.length;
-    const err = await failure(br.send(converse('My SSN is 123-45-6789')));
+    const err = await rejectionOf(br.send(converse('My SSN is 123-45-6789')));
     t.ok(err instanceof AccessDeniedException, `raised ${String(err)}`);
     t.equal((err as AccessDeniedException).$metadata.httpStatusCode, 403);
     t.match((err as AccessDeniedException).message, /no-ssn/);
@@ -168,7 +158,7 @@ t.test('the Bedrock Runtime SDK through the proxy (Bedrock API key upstream)', a
   t.test('a bad key raises the SDK error for 401 (UnrecognizedClientException)', async (t) => {
     const before = h.mock.requests.length;
     const bad = client(h.url, 'aigov_nope');
-    const err = await failure(bad.send(converse('hi')));
+    const err = await rejectionOf(bad.send(converse('hi')));
     bad.destroy();
     t.ok(err instanceof BedrockRuntimeServiceException, `raised ${String(err)}`);
     t.equal((err as BedrockRuntimeServiceException).name, 'UnrecognizedClientException');
@@ -182,7 +172,7 @@ t.test('the Bedrock Runtime SDK through the proxy (Bedrock API key upstream)', a
     t.equal(res.status, 400);
     t.match(res.headers.get('x-amzn-errortype'), /^ValidationException/);
     t.match(await res.json(), { message: /messages/ });
-    const err = await failure(
+    const err = await rejectionOf(
       br.send(
         new ConverseCommand({
           modelId: MODEL,
@@ -224,10 +214,7 @@ t.test('the Bedrock Runtime SDK through the proxy (Bedrock API key upstream)', a
 t.test("the SDK's default request handler (HTTP/2 cleartext, prior knowledge)", async (t) => {
   const h = await startProxy({
     policies: sdkPolicies(2),
-    env: { AWS_BEARER_TOKEN_BEDROCK: BEARER },
-    extraProviders: (mockUrl) => [
-      { name: 'bedrock', family: 'bedrock', base_url: mockUrl, api_key_env: 'AWS_BEARER_TOKEN_BEDROCK' },
-    ],
+    ...familyUpstream('bedrock', BEARER),
   });
   t.teardown(() => h.close());
   // What each connection to the proxy opened with: the HTTP/2 preface starts with "PRI *".
@@ -288,7 +275,7 @@ t.test("the SDK's default request handler (HTTP/2 cleartext, prior knowledge)", 
 
   t.test('a policy block is AccessDeniedException (403) over HTTP/2; nothing forwarded', async (t) => {
     const before = h.mock.requests.length;
-    const err = await failure(br.send(converse('My SSN is 123-45-6789')));
+    const err = await rejectionOf(br.send(converse('My SSN is 123-45-6789')));
     t.ok(err instanceof AccessDeniedException, `raised ${String(err)}`);
     t.equal((err as AccessDeniedException).$metadata.httpStatusCode, 403);
     t.match((err as AccessDeniedException).message, /no-ssn/);

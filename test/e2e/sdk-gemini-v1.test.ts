@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap';
 import { ApiError, GoogleGenAI } from '@google/genai';
 import { DEFAULT_REPLY } from '../support/mock-provider.js';
-import { mockHeader, startProxy } from '../support/proxy.js';
+import { mockHeader, startProxy, familyUpstream } from '../support/proxy.js';
 import { sdkPolicies } from '../support/sdk-policies.js';
 
 /**
@@ -18,10 +18,7 @@ const EMBED_MODEL = 'gemini-embedding-001';
 t.test('@google/genai on apiVersion v1 through the proxy', async (t) => {
   const h = await startProxy({
     policies: sdkPolicies(2),
-    env: { GEMINI_API_KEY: GEMINI_KEY },
-    extraProviders: (mockUrl) => [
-      { name: 'gemini', family: 'gemini', base_url: mockUrl, api_key_env: 'GEMINI_API_KEY' },
-    ],
+    ...familyUpstream('gemini', GEMINI_KEY),
   });
   t.teardown(() => h.close());
   const ai = new GoogleGenAI({ apiKey: h.key, httpOptions: { baseUrl: h.url, apiVersion: 'v1' } });

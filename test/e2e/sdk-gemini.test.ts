@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap';
 import { ApiError, GoogleGenAI } from '@google/genai';
 import { DEFAULT_REPLY } from '../support/mock-provider.js';
-import { mockHeader, startProxy } from '../support/proxy.js';
+import { mockHeader, startProxy, familyUpstream } from '../support/proxy.js';
 import { sdkPolicies } from '../support/sdk-policies.js';
 
 /**
@@ -16,10 +16,7 @@ const MODEL = 'gemini-2.5-flash';
 t.test('the @google/genai client through the proxy', async (t) => {
   const h = await startProxy({
     policies: sdkPolicies(2),
-    env: { GEMINI_API_KEY: GEMINI_KEY },
-    extraProviders: (mockUrl) => [
-      { name: 'gemini', family: 'gemini', base_url: mockUrl, api_key_env: 'GEMINI_API_KEY' },
-    ],
+    ...familyUpstream('gemini', GEMINI_KEY),
   });
   t.teardown(() => h.close());
   const ai = new GoogleGenAI({ apiKey: h.key, httpOptions: { baseUrl: h.url } });

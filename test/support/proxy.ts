@@ -172,6 +172,29 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyHarne
   };
 }
 
+/** The error a promise rejected with, or null when it resolved: for asserting on an SDK's error class. */
+export function rejectionOf(p: Promise<unknown>): Promise<unknown> {
+  return p.then(
+    () => null,
+    (e: unknown) => e,
+  );
+}
+
+/**
+ * A gemini or bedrock provider served by the mock, its credential from the environment variable
+ * the family reads (`GEMINI_API_KEY`, `AWS_BEARER_TOKEN_BEDROCK`): spread into startProxy's options.
+ */
+export function familyUpstream(
+  family: 'gemini' | 'bedrock',
+  credential: string,
+): Required<Pick<ProxyOptions, 'env' | 'extraProviders'>> {
+  const envName = family === 'gemini' ? 'GEMINI_API_KEY' : 'AWS_BEARER_TOKEN_BEDROCK';
+  return {
+    env: { [envName]: credential },
+    extraProviders: (mockUrl) => [{ name: family, family, base_url: mockUrl, api_key_env: envName }],
+  };
+}
+
 export interface ObservedStream {
   /** Content chunks written before the stream ended or the connection closed. */
   written: number;

@@ -9,7 +9,7 @@ import {
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { EventStreamCodec, type Message } from '@smithy/eventstream-codec';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
-import { mockHeader, startProxy } from '../../support/proxy.js';
+import { mockHeader, startProxy, rejectionOf } from '../../support/proxy.js';
 
 /**
  * `on: response` rules ending a stream of the newer families: Gemini streamGenerateContent (SSE)
@@ -54,13 +54,6 @@ function eventMessages(bytes: Uint8Array): Message[] {
 
 const header = (m: Message, name: string): unknown => m.headers[name]?.value;
 
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  return p.then(
-    () => null,
-    (e: unknown) => e,
-  );
-}
-
 t.test('output rules end Gemini and Bedrock streams with the provider error event', async (t) => {
   const h = await startProxy({
     policies: POLICIES,
@@ -97,7 +90,7 @@ t.test('output rules end Gemini and Bedrock streams with the provider error even
   t.test('Gemini streamGenerateContent: ApiError 403 from the error chunk', async (t) => {
     for (const chunks of [1, 5]) {
       let seen = '';
-      const err = await rejection(
+      const err = await rejectionOf(
         (async () => {
           const stream = await ai.models.generateContentStream({
             model: GEMINI,
@@ -143,7 +136,7 @@ t.test('output rules end Gemini and Bedrock streams with the provider error even
 
   t.test('Gemini: a redact rule on a stream ends it like a block', async (t) => {
     let seen = '';
-    const err = await rejection(
+    const err = await rejectionOf(
       (async () => {
         const stream = await ai.models.generateContentStream({
           model: GEMINI,
@@ -161,7 +154,7 @@ t.test('output rules end Gemini and Bedrock streams with the provider error even
     for (const chunks of [1, 5]) {
       h.mock.setBehavior({ reply: SECRET_REPLY, chunks });
       let seen = '';
-      const err = await rejection(
+      const err = await rejectionOf(
         (async () => {
           const res = await br.send(
             new ConverseStreamCommand({
@@ -205,7 +198,7 @@ t.test('output rules end Gemini and Bedrock streams with the provider error even
     h.mock.setBehavior({ reply: SECRET_REPLY, chunks: 3 });
     t.teardown(() => h.mock.resetBehavior());
     let seen = '';
-    const err = await rejection(
+    const err = await rejectionOf(
       (async () => {
         const res = await br.send(
           new InvokeModelWithResponseStreamCommand({
