@@ -58,6 +58,10 @@ const RECONCILE = script(RECONCILE_SCRIPT);
 const LEASE = script(LEASE_SCRIPT);
 const GIVE_BACK = script(GIVE_BACK_SCRIPT);
 
+/** Records of no-op reconciles are unlinked together: at most this many, or this long after the first. */
+const FORGET_BATCH = 500;
+const FORGET_DELAY_MS = 50;
+
 interface Resolved {
   index: number;
   item: LimitItem;
@@ -83,6 +87,11 @@ export class RedisLimitStore implements LimitStore {
   /** Connections recycled after repeated timeouts (tests and metrics). */
   recycles = 0;
   private readonly guard: StallGuard | null;
+  /** Reservation records whose reconcile changed nothing, waiting for one batched UNLINK. */
+  private forgotten: string[] = [];
+  private forgetTimer: NodeJS.Timeout | null = null;
+  /** Batched UNLINKs sent (tests and metrics). */
+  unlinks = 0;
 
   constructor(options: RedisLimitStoreOptions = {}) {
     this.prefix = options.keyPrefix ?? 'aigov:';
@@ -190,6 +199,18 @@ export class RedisLimitStore implements LimitStore {
 
   async reconcile(reservationId: string, counters: readonly ReconcileEntry[]): Promise<{ found: boolean }> {
     if (counters.length === 0) return { found: false };
+    if (counters.every((c) => c.actual === null)) {
+      // Nothing to adjust (requests-only reservations, unknown usage): the record only has to go.
+      // Its keys are unlinked in batches instead of one script round trip per call; if that never
+      // happens (a crash, Redis away), the record expires at its TTL as an unreconciled one does.
+      // Such a reconcile changes nothing, so it answers found without asking Redis.
+      // One record per slot tag in a Cluster, one per reservation (the first item's tag) otherwise.
+      const tags = this.clusterMode
+        ? new Set(counters.map((c) => tagOf(c.counterKey)))
+        : [tagOf(counters[0]!.counterKey)];
+      for (const tag of tags) this.forget(this.recordKey(tag, reservationId));
+      return { found: true };
+    }
     const withTags = counters.map((c) => ({ ...c, tag: tagOf(c.counterKey) }));
     const groups = this.clusterMode ? groupBy(withTags, (c) => c.tag) : [withTags];
     let found = false;
@@ -240,6 +261,7 @@ export class RedisLimitStore implements LimitStore {
   }
 
   async close(): Promise<void> {
+    await this.unlinkForgotten();
     if (!this.ownsClient) return;
     try {
       await this.client.quit();
@@ -256,6 +278,32 @@ export class RedisLimitStore implements LimitStore {
     } catch {
       // Headers only; the refusal itself is already decided.
     }
+  }
+
+  /** Queues a reservation record for deletion; one UNLINK takes a batch (per 50 ms or 500 keys). */
+  private forget(recordKey: string): void {
+    this.forgotten.push(recordKey);
+    if (this.forgotten.length >= FORGET_BATCH) this.unlinkForgotten();
+    else if (!this.forgetTimer) {
+      this.forgetTimer = setTimeout(() => this.unlinkForgotten(), FORGET_DELAY_MS);
+      this.forgetTimer.unref();
+    }
+  }
+
+  private unlinkForgotten(): Promise<void> {
+    if (this.forgetTimer) clearTimeout(this.forgetTimer);
+    this.forgetTimer = null;
+    const keys = this.forgotten.splice(0);
+    if (keys.length === 0) return Promise.resolve();
+    this.unlinks++;
+    // A Cluster takes one slot per command: there each record (one slot each) is its own UNLINK.
+    const sent: Promise<unknown> = this.clusterMode
+      ? Promise.all(keys.map((k) => this.client.unlink(k)))
+      : this.client.unlink(...keys);
+    return this.track(sent).then(
+      () => undefined,
+      () => undefined, // best effort: the records expire at their TTL
+    );
   }
 
   private async rollback(done: Resolved[][], reservationId: string): Promise<void> {

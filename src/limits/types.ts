@@ -84,6 +84,8 @@ export interface LimitStore {
    * adds `actual - reserved` to the window the reservation was counted in, clamped at 0.
    * Idempotent: the record is consumed, so a second call (or a call after the record expired)
    * changes nothing and answers `found: false`.
+   * A call whose actuals are all null changes no counter: a store may drop the record lazily and
+   * answer `found: true` without looking (the Redis store batches those deletions).
    */
   reconcile(reservationId: string, counters: readonly ReconcileEntry[]): Promise<{ found: boolean }>;
   /** Current states without changing anything. */

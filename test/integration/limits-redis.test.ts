@@ -430,6 +430,28 @@ if (!available) {
     },
   );
 
+  t.test('a reconcile that changes nothing costs no script call: its records go in one UNLINK', async (t) => {
+    const s = await store('forget');
+    const limiter = new Limiter({ store: s });
+    const perMinute = rule({ id: 'rpm-forget', amount: 1000, metric: 'requests' });
+    const admin = new Redis(REDIS_URL);
+    t.teardown(() => admin.disconnect());
+    const reservations = [];
+    for (let i = 0; i < 3; i++) {
+      const r = await limiter.reserve([perMinute], req, key);
+      if (!r.allowed) throw new Error('refused');
+      reservations.push(r.reservation);
+    }
+    t.equal((await admin.keys(`${PREFIX}forget:*:r:*`)).length, 3, 'three reservation records');
+    for (const r of reservations) await limiter.reconcile(r, { totalTokens: 42, costUsd: 0.01 });
+    t.equal(s.unlinks, 0, 'nothing sent yet: the deletions wait for one batch');
+    await s.close(); // flushes the batch (so would 50 ms or 500 records)
+    t.equal(s.unlinks, 1, 'one UNLINK for the three records');
+    t.same(await admin.keys(`${PREFIX}forget:*:r:*`), [], 'the records are gone');
+    const [counter] = await admin.keys(`${PREFIX}forget:*rpm-forget*`);
+    t.equal(Number(await admin.get(counter!)), 3, 'the requests stay counted, once each');
+  });
+
   t.test('lease mode, graceful close on real Redis: the unspent share goes back, TTL kept', async (t) => {
     const [a, b] = await Promise.all([store('giveback'), store('giveback')]);
     t.teardown(() => b.close());
