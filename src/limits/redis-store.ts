@@ -283,9 +283,9 @@ export class RedisLimitStore implements LimitStore {
   /** Queues a reservation record for deletion; one UNLINK takes a batch (per 50 ms or 500 keys). */
   private forget(recordKey: string): void {
     this.forgotten.push(recordKey);
-    if (this.forgotten.length >= FORGET_BATCH) this.unlinkForgotten();
+    if (this.forgotten.length >= FORGET_BATCH) void this.unlinkForgotten();
     else if (!this.forgetTimer) {
-      this.forgetTimer = setTimeout(() => this.unlinkForgotten(), FORGET_DELAY_MS);
+      this.forgetTimer = setTimeout(() => void this.unlinkForgotten(), FORGET_DELAY_MS);
       this.forgetTimer.unref();
     }
   }
